@@ -1,0 +1,208 @@
+//! Decoding `DateTime` without allocation or a date library.
+//!
+//! The published files write `YYYY-MM-DD HH:MM:SS.fffffff` (London clock time, no zone);
+//! one published sample writes `dd/mm/yyyy HH:MM`. Both are fixed-width, so the fast path
+//! reads digits at known offsets. No time-zone conversion happens anywhere: month, day
+//! and half hour are those written in the file.
+
+/// A decoded `DateTime`. `micros` is microseconds since 1970-01-01 00:00 of the written
+/// clock time, which is what the Parquet `ts` column stores (a timestamp without zone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateTime {
+    /// Days since 1970-01-01.
+    pub day: i32,
+    /// `year * 12 + month - 1`: a dense month number for grouping.
+    pub month: i32,
+    /// Half-hour slot of the day, 0 (00:00) to 47 (23:30); a time between slots is floored.
+    pub slot: u8,
+    /// Microseconds since the epoch of the clock time.
+    pub micros: i64,
+}
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+#[inline]
+fn d2(b: &[u8], i: usize) -> Option<u32> {
+    let (a, c) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+    (a < 10 && c < 10).then(|| a as u32 * 10 + c as u32)
+}
+
+#[inline]
+fn d4(b: &[u8], i: usize) -> Option<u32> {
+    Some(d2(b, i)? * 100 + d2(b, i + 2)?)
+}
+
+/// Days in `month` (1-12) of `year`, Gregorian.
+pub fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's `days_from_civil`).
+pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = (y - era * 400) as u32;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i32 - 719_468
+}
+
+/// The civil date of a day number (inverse of [`days_from_civil`]).
+pub fn civil_from_days(z: i32) -> (i32, u32, u32) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = (z - era * 146_097) as u32;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe as i32 + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+fn build(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_micros: u32) -> Option<DateTime> {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i32, mo) || h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
+    let day = days_from_civil(y as i32, mo, d);
+    let secs = (h * 3600 + mi * 60 + s) as i64;
+    Some(DateTime {
+        day,
+        month: y as i32 * 12 + mo as i32 - 1,
+        slot: (h * 2 + mi / 30) as u8,
+        micros: day as i64 * MICROS_PER_DAY + secs * 1_000_000 + frac_micros as i64,
+    })
+}
+
+/// Fractional seconds after the `.`: up to 9 digits, kept to the microsecond (truncated).
+fn fraction(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v = 0u32;
+    for (i, c) in b.iter().enumerate().take(6) {
+        v += (c - b'0') as u32 * 10u32.pow(5 - i as u32);
+    }
+    Some(v)
+}
+
+/// Parses `YYYY-MM-DD HH:MM[:SS[.f…]]` (also with `T`) or `dd/mm/yyyy HH:MM[:SS]`.
+/// Returns `None` for anything else, including impossible dates such as 2013-02-30.
+pub fn parse(b: &[u8]) -> Option<DateTime> {
+    if b.len() >= 16 && b[4] == b'-' && b[7] == b'-' && (b[10] == b' ' || b[10] == b'T') && b[13] == b':' {
+        let (y, mo, d) = (d4(b, 0)?, d2(b, 5)?, d2(b, 8)?);
+        let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
+        let (s, frac) = seconds_tail(&b[16..])?;
+        return build(y, mo, d, h, mi, s, frac);
+    }
+    if b.len() >= 16 && b[2] == b'/' && b[5] == b'/' && b[10] == b' ' && b[13] == b':' {
+        let (d, mo, y) = (d2(b, 0)?, d2(b, 3)?, d4(b, 6)?);
+        let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
+        let (s, frac) = seconds_tail(&b[16..])?;
+        return build(y, mo, d, h, mi, s, frac);
+    }
+    None
+}
+
+/// `""`, `":SS"` or `":SS.fff…"`.
+fn seconds_tail(t: &[u8]) -> Option<(u32, u32)> {
+    match t.len() {
+        0 => Some((0, 0)),
+        1 | 2 => None,
+        _ if t[0] != b':' => None,
+        3 => Some((d2(t, 1)?, 0)),
+        _ if t[3] == b'.' => Some((d2(t, 1)?, fraction(&t[4..])?)),
+        _ => None,
+    }
+}
+
+/// Writes `YYYY-MM-DD` for a day number.
+pub fn format_day(day: i32) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Writes `YYYY-MM` for a dense month number.
+pub fn format_month(month: i32) -> String {
+    format!("{:04}-{:02}", month.div_euclid(12), month.rem_euclid(12) + 1)
+}
+
+/// Writes `HH:MM` for a half-hour slot.
+pub fn format_slot(slot: u8) -> String {
+    format!("{:02}:{:02}", slot / 2, (slot % 2) * 30)
+}
+
+/// Writes `YYYY-MM-DD HH:MM:SS` for a timestamp in microseconds.
+pub fn format_micros(micros: i64) -> String {
+    let day = micros.div_euclid(MICROS_PER_DAY) as i32;
+    let secs = micros.rem_euclid(MICROS_PER_DAY) / 1_000_000;
+    format!(
+        "{} {:02}:{:02}:{:02}",
+        format_day(day),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn published_format() {
+        let t = parse(b"2012-10-12 00:30:00.0000000").unwrap();
+        assert_eq!(format_day(t.day), "2012-10-12");
+        assert_eq!(format_month(t.month), "2012-10");
+        assert_eq!(t.slot, 1);
+        assert_eq!(format_micros(t.micros), "2012-10-12 00:30:00");
+        assert_eq!(t.micros, 1_350_001_800_000_000);
+    }
+
+    #[test]
+    fn sample_format_and_variants() {
+        let a = parse(b"12/10/2012 00:30").unwrap();
+        assert_eq!(a, parse(b"2012-10-12 00:30:00.0000000").unwrap());
+        assert_eq!(a, parse(b"2012-10-12 00:30:00").unwrap());
+        assert_eq!(a, parse(b"2012-10-12T00:30").unwrap());
+        assert_eq!(parse(b"2012-10-12 00:30:00.25").unwrap().micros, a.micros + 250_000);
+        assert_eq!(parse(b"2013-01-01 23:45:00.0000000").unwrap().slot, 47);
+    }
+
+    #[test]
+    fn impossible_dates_are_rejected() {
+        for bad in [
+            &b"2013-02-29 00:00:00.0000000"[..],
+            b"2012-13-01 00:00:00.0000000",
+            b"2012-00-10 00:00:00.0000000",
+            b"2012-04-31 00:00:00.0000000",
+            b"2012-04-30 24:00:00.0000000",
+            b"2012-04-30 12:60:00.0000000",
+            b"2012-04-30 12:00:61.0000000",
+            b"2012-04-30 12:00:00.",
+            b"2012-04-30 12:00:00.00000000000",
+            b"2012-4-30 12:00:00",
+            b"31/04/2012 00:30",
+            b"yesterday",
+            b"",
+        ] {
+            assert_eq!(parse(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+        assert!(parse(b"2012-02-29 00:00:00.0000000").is_some());
+    }
+
+    #[test]
+    fn civil_round_trip() {
+        for z in -800_000..800_000 {
+            let (y, m, d) = civil_from_days(z);
+            assert_eq!(days_from_civil(y, m, d), z);
+        }
+    }
+}

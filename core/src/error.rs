@@ -1,0 +1,55 @@
+//! One error type for the domain library. Each variant says what failed and where, so the
+//! binary can print it as it is and exit non-zero.
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no input found at {0}: give a CSV file, a folder of *.csv files or a glob")]
+    NoInput(String),
+    #[error(
+        "{path} is not LCL smart-meter data: its header is\n  {found}\nexpected one of\n  {six}\n  {four}"
+    )]
+    NotLcl {
+        path: PathBuf,
+        found: String,
+        six: &'static str,
+        four: &'static str,
+    },
+    #[error("{path}: the 4-column layout needs informations_households.csv: pass --households FILE or put it beside the input")]
+    HouseholdsMissing { path: PathBuf },
+    #[error("{path}, line {line}: {reason}")]
+    BadHouseholds {
+        path: PathBuf,
+        line: u64,
+        reason: String,
+    },
+    #[error("cannot write Parquet to {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("cannot build Arrow data: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("{path}: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+}
+
+impl Error {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,30 @@
+//! The LCL domain, shared by the master and the workers.
+//!
+//! Everything that is about the data rather than about distribution lives here, so that
+//! the embedded run, the separate processes and the tests all use one implementation:
+//!
+//! * [`layout`]: the two published layouts, header checks and the households table;
+//! * [`datetime`] and [`kwh`]: exact, allocation-free field decoding;
+//! * [`parse`]: one CSV line to one [`parse::Row`] or a [`parse::Reject`] reason;
+//! * [`chunk`]: cutting files into byte ranges and reading the lines a range owns;
+//! * [`input`]: resolving a file, folder or glob and checking it is LCL data;
+//! * [`aggregate`]: the per-chunk partial aggregates and their exact merge;
+//! * [`parquet_out`]: the Arrow schema and the Parquet part writer;
+//! * [`storage`]: write-then-rename commits on the output;
+//! * [`process`]: a whole chunk, from bytes to a committed part and a partial;
+//! * [`generate`]: data in the real format, quirks included, for tests and benchmarks.
+pub mod aggregate;
+pub mod chunk;
+pub mod datetime;
+pub mod error;
+pub mod generate;
+pub mod input;
+pub mod kwh;
+pub mod layout;
+pub mod parquet_out;
+pub mod parse;
+pub mod process;
+pub mod protocol;
+pub mod storage;
+
+pub use error::{Error, Result};

@@ -1,0 +1,451 @@
+//! One CSV line to one row, or to a reason why not.
+//!
+//! Two paths give the same rows (a test proves it on every quirk):
+//! * the fast path, for lines as published: split on the commas (memchr), decode fixed-width
+//!   `DateTime` and kWh as integer micro-kWh, and map the strings to dictionary keys with a
+//!   one-entry cache, since the file is sorted by LCLid and the same strings come in runs;
+//! * the general path, for anything unusual: RFC 4180 quoting (`"a ""b"""`), then the
+//!   same field decoding.
+//!
+//! A line is a [`Line::Row`], a line to skip (blank, or a repeated header, as in
+//! concatenated parts), or a [`Line::Reject`] with its [`Reason`]. Rejects are never
+//! fatal and never silent: the caller writes them to `rejects.csv` with file and line.
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use memchr::memchr_iter;
+
+use crate::datetime::{self, DateTime};
+use crate::kwh::{self, trim, Kwh};
+use crate::layout::{Households, Layout};
+
+/// An accepted row. Strings are keys into the parser's [`Dict`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub lclid: u32,
+    pub tariff: u32,
+    pub dt: DateTime,
+    pub kwh: Kwh,
+    pub acorn: u32,
+    pub acorn_grouped: u32,
+}
+
+/// Why a line was rejected. The text is what `rejects.csv` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    FieldCount { expected: usize, found: usize },
+    UnterminatedQuote,
+    EmptyLclid,
+    BadDateTime,
+    BadKwh,
+    NotUtf8,
+    UnknownHousehold,
+    OtherHeader,
+    LineTooLong,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::FieldCount { expected, found } => write!(f, "expected {expected} fields, found {found}"),
+            Reason::UnterminatedQuote => f.write_str("unterminated quoted field"),
+            Reason::EmptyLclid => f.write_str("empty LCLid"),
+            Reason::BadDateTime => f.write_str("DateTime is not a valid date and time"),
+            Reason::BadKwh => f.write_str("kWh is neither a number nor Null"),
+            Reason::NotUtf8 => f.write_str("text is not UTF-8"),
+            Reason::UnknownHousehold => f.write_str("LCLid is not in informations_households.csv"),
+            Reason::OtherHeader => f.write_str("a header line of another layout"),
+            Reason::LineTooLong => f.write_str("line longer than 1 MiB"),
+        }
+    }
+}
+
+/// What one line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    Row(Row),
+    Blank,
+    Header,
+    Reject(Reason),
+}
+
+/// A string dictionary with a one-entry cache for runs of equal values.
+#[derive(Debug, Default)]
+pub struct Dict {
+    map: HashMap<Box<[u8]>, u32>,
+    values: Vec<Arc<str>>,
+    last: Vec<u8>,
+    last_key: u32,
+}
+
+impl Dict {
+    /// The key of `v`, interning it on first sight. `None` if it is not UTF-8.
+    #[inline]
+    pub fn key(&mut self, v: &[u8]) -> Option<u32> {
+        if !self.values.is_empty() && v == self.last.as_slice() {
+            return Some(self.last_key);
+        }
+        self.key_slow(v)
+    }
+
+    #[cold]
+    fn key_slow(&mut self, v: &[u8]) -> Option<u32> {
+        let k = match self.map.get(v) {
+            Some(&k) => k,
+            None => {
+                let s: Arc<str> = std::str::from_utf8(v).ok()?.into();
+                let k = self.values.len() as u32;
+                self.values.push(s);
+                self.map.insert(v.into(), k);
+                k
+            }
+        };
+        self.last.clear();
+        self.last.extend_from_slice(v);
+        self.last_key = k;
+        Some(k)
+    }
+
+    pub fn value(&self, key: u32) -> &Arc<str> {
+        &self.values[key as usize]
+    }
+
+    pub fn values(&self) -> &[Arc<str>] {
+        &self.values
+    }
+}
+
+/// The four dictionaries of a chunk's string columns.
+#[derive(Debug, Default)]
+pub struct Dicts {
+    pub lclid: Dict,
+    pub tariff: Dict,
+    pub acorn: Dict,
+    pub acorn_grouped: Dict,
+}
+
+/// A line parser for one layout. One per chunk: its dictionaries are the chunk's.
+pub struct Parser {
+    layout: Layout,
+    households: Option<Arc<Households>>,
+    pub dicts: Dicts,
+    /// Acorn keys per LCLid key, for the 4-column layout (`None`: unknown household).
+    household_keys: Vec<Option<(u32, u32)>>,
+    /// Unquoted fields for the general path.
+    scratch: Vec<Vec<u8>>,
+}
+
+/// Splits one line into unquoted fields (RFC 4180 quoting; a quote inside an unquoted
+/// field is kept as text). Fails only on an unterminated quoted field.
+pub fn split_csv(line: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Reason> {
+    out.clear();
+    let mut i = 0;
+    loop {
+        let mut field = Vec::new();
+        // Padding before an opening quote is tolerated.
+        let mut j = i;
+        while j < line.len() && line[j] == b' ' {
+            j += 1;
+        }
+        if j < line.len() && line[j] == b'"' {
+            j += 1;
+            loop {
+                match line[j..].iter().position(|&c| c == b'"') {
+                    None => return Err(Reason::UnterminatedQuote),
+                    Some(q) => {
+                        field.extend_from_slice(&line[j..j + q]);
+                        j += q + 1;
+                        if line.get(j) == Some(&b'"') {
+                            field.push(b'"');
+                            j += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Text after the closing quote, up to the comma, is kept (lenient, like most readers).
+            let end = memchr::memchr(b',', &line[j..]).map_or(line.len(), |c| j + c);
+            field.extend_from_slice(&line[j..end]);
+            i = end;
+        } else {
+            let end = memchr::memchr(b',', &line[i..]).map_or(line.len(), |c| i + c);
+            field.extend_from_slice(&line[i..end]);
+            i = end;
+        }
+        out.push(field);
+        if i >= line.len() {
+            return Ok(());
+        }
+        i += 1; // the comma
+    }
+}
+
+impl Parser {
+    pub fn new(layout: Layout, households: Option<Arc<Households>>) -> Parser {
+        Parser {
+            layout,
+            households,
+            dicts: Dicts::default(),
+            household_keys: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Parses one line, without its `\n` (a `\r` before it is allowed).
+    #[inline]
+    pub fn parse_line(&mut self, line: &[u8]) -> Line {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let n = self.layout.fields();
+        let mut cut = [0usize; 7];
+        let mut commas = 0;
+        for pos in memchr_iter(b',', line) {
+            if commas == n - 1 {
+                commas += 1;
+                break;
+            }
+            cut[commas + 1] = pos + 1;
+            commas += 1;
+        }
+        if commas == n - 1 {
+            cut[n] = line.len() + 1;
+            let field = |i: usize| &line[cut[i]..cut[i + 1] - 1];
+            // A quote opening any field needs the general path.
+            if (0..n).all(|i| trim(field(i)).first() != Some(&b'"')) {
+                let mut f: [&[u8]; 6] = [&[]; 6];
+                for (i, slot) in f.iter_mut().enumerate().take(n) {
+                    *slot = field(i);
+                }
+                return self.decode(&f[..n]);
+            }
+        }
+        self.parse_general(line)
+    }
+
+    #[cold]
+    fn parse_general(&mut self, line: &[u8]) -> Line {
+        if trim(line).is_empty() {
+            return Line::Blank;
+        }
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let out = match split_csv(line, &mut scratch) {
+            Err(r) => Line::Reject(r),
+            Ok(()) if scratch.len() != self.layout.fields() => {
+                if trim(&scratch[0]).eq_ignore_ascii_case(b"LCLid") {
+                    Line::Reject(Reason::OtherHeader)
+                } else {
+                    Line::Reject(Reason::FieldCount {
+                        expected: self.layout.fields(),
+                        found: scratch.len(),
+                    })
+                }
+            }
+            Ok(()) => {
+                let f: Vec<&[u8]> = scratch.iter().map(|v| v.as_slice()).collect();
+                self.decode(&f)
+            }
+        };
+        self.scratch = scratch;
+        out
+    }
+
+    /// Decodes the fields of one line (already split; exactly `layout.fields()` of them).
+    #[inline]
+    fn decode(&mut self, f: &[&[u8]]) -> Line {
+        let lclid = trim(f[0]);
+        if lclid.is_empty() {
+            return Line::Reject(Reason::EmptyLclid);
+        }
+        if lclid[0] == b'L' && lclid.eq_ignore_ascii_case(b"LCLid") {
+            return Line::Header;
+        }
+        let Some(dt) = datetime::parse(trim(f[2])) else {
+            return Line::Reject(Reason::BadDateTime);
+        };
+        let Some(kwh) = kwh::parse(f[3]) else {
+            return Line::Reject(Reason::BadKwh);
+        };
+        let Some(lclid) = self.dicts.lclid.key(lclid) else {
+            return Line::Reject(Reason::NotUtf8);
+        };
+        let Some(tariff) = self.dicts.tariff.key(trim(f[1])) else {
+            return Line::Reject(Reason::NotUtf8);
+        };
+        let (acorn, acorn_grouped) = match self.layout {
+            Layout::Six => match (self.dicts.acorn.key(trim(f[4])), self.dicts.acorn_grouped.key(trim(f[5]))) {
+                (Some(a), Some(g)) => (a, g),
+                _ => return Line::Reject(Reason::NotUtf8),
+            },
+            Layout::Four => match self.household(lclid) {
+                Some(keys) => keys,
+                None => return Line::Reject(Reason::UnknownHousehold),
+            },
+        };
+        Line::Row(Row {
+            lclid,
+            tariff,
+            dt,
+            kwh,
+            acorn,
+            acorn_grouped,
+        })
+    }
+
+    /// Acorn keys of a household, from the households table (4-column layout).
+    #[inline]
+    fn household(&mut self, lclid: u32) -> Option<(u32, u32)> {
+        if let Some(Some(k)) = self.household_keys.get(lclid as usize) {
+            return Some(*k);
+        }
+        let id = self.dicts.lclid.value(lclid).clone();
+        let h = self.households.as_ref()?.by_id.get(&*id)?;
+        let keys = (
+            self.dicts.acorn.key(h.acorn.as_bytes())?,
+            self.dicts.acorn_grouped.key(h.acorn_grouped.as_bytes())?,
+        );
+        if self.household_keys.len() <= lclid as usize {
+            self.household_keys.resize(lclid as usize + 1, None);
+        }
+        self.household_keys[lclid as usize] = Some(keys);
+        Some(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::Household;
+
+    fn six(line: &str) -> (Line, Parser) {
+        let mut p = Parser::new(Layout::Six, None);
+        let l = p.parse_line(line.as_bytes());
+        (l, p)
+    }
+
+    fn row(line: &str) -> (Row, Parser) {
+        match six(line) {
+            (Line::Row(r), p) => (r, p),
+            (other, _) => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn published_line_with_crlf_and_padding() {
+        let (r, p) = row("MAC000002,Std,2012-10-12 00:30:00.0000000, 0 ,ACORN-A,Affluent\r");
+        assert_eq!(&**p.dicts.lclid.value(r.lclid), "MAC000002");
+        assert_eq!(&**p.dicts.tariff.value(r.tariff), "Std");
+        assert_eq!(&**p.dicts.acorn.value(r.acorn), "ACORN-A");
+        assert_eq!(&**p.dicts.acorn_grouped.value(r.acorn_grouped), "Affluent");
+        assert_eq!(r.kwh, Kwh::Value(0));
+        assert_eq!(datetime::format_micros(r.dt.micros), "2012-10-12 00:30:00");
+        let (r, _) = row("MAC000002,Std,2012-10-12 01:00:00.0000000,0.143 ,ACORN-A,Affluent");
+        assert_eq!(r.kwh, Kwh::Value(143_000));
+    }
+
+    #[test]
+    fn null_and_empty_kwh_are_missing_readings() {
+        assert_eq!(row("MAC000002,Std,2012-10-12 00:30:00.0000000,Null,ACORN-A,Affluent").0.kwh, Kwh::Missing);
+        assert_eq!(row("MAC000002,Std,2012-10-12 00:30:00.0000000,,ACORN-A,Affluent").0.kwh, Kwh::Missing);
+    }
+
+    #[test]
+    fn unclassified_and_blank_acorn() {
+        let (r, p) = row("MAC000003,ToU,2013-01-01 00:00:00.0000000,1.2,ACORN-U,ACORN-U");
+        assert_eq!(&**p.dicts.acorn.value(r.acorn), "ACORN-U");
+        let (r, p) = row("MAC000004,Std,2013-01-01 00:00:00.0000000,1.2,ACORN-,ACORN-");
+        assert_eq!(&**p.dicts.acorn_grouped.value(r.acorn_grouped), "ACORN-");
+    }
+
+    #[test]
+    fn quoted_fields_give_the_same_row() {
+        let plain = row("MAC000002,Std,2012-10-12 00:30:00.0000000,0.143 ,ACORN-A,Affluent").0;
+        let quoted = row("\"MAC000002\",\"Std\",\"2012-10-12 00:30:00.0000000\",\"0.143 \",\"ACORN-A\",\"Affluent\"").0;
+        assert_eq!(plain, quoted);
+        let later = row("MAC000002,Std,2012-10-12 00:30:00.0000000,\"0.143\",ACORN-A,Affluent").0;
+        assert_eq!(plain, later);
+        // A quoted comma is text, not a separator.
+        let (r, p) = row("MAC000002,Std,2012-10-12 00:30:00.0000000,0.143,\"ACORN-A, x\",\"Aff \"\"q\"\"\"");
+        assert_eq!(&**p.dicts.acorn.value(r.acorn), "ACORN-A, x");
+        assert_eq!(&**p.dicts.acorn_grouped.value(r.acorn_grouped), "Aff \"q\"");
+    }
+
+    #[test]
+    fn sample_date_format() {
+        let a = row("MAC000002,Std,12/10/2012 00:30,0.143,ACORN-A,Affluent").0;
+        let b = row("MAC000002,Std,2012-10-12 00:30:00.0000000,0.143,ACORN-A,Affluent").0;
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn blank_and_header_lines_are_skipped() {
+        assert_eq!(six("").0, Line::Blank);
+        assert_eq!(six("\r").0, Line::Blank);
+        assert_eq!(six("   ").0, Line::Blank);
+        assert_eq!(six(crate::layout::HEADER_SIX).0, Line::Header);
+        assert_eq!(six(&format!("{}\r", crate::layout::HEADER_SIX)).0, Line::Header);
+        assert_eq!(six(crate::layout::HEADER_FOUR).0, Line::Reject(Reason::OtherHeader));
+    }
+
+    #[test]
+    fn every_reject_reason() {
+        let cases = [
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A", Reason::FieldCount { expected: 6, found: 5 }),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent,x", Reason::FieldCount { expected: 6, found: 7 }),
+            ("MAC000002", Reason::FieldCount { expected: 6, found: 1 }),
+            ("\"MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::UnterminatedQuote),
+            (",Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::EmptyLclid),
+            ("  ,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::EmptyLclid),
+            (",,,,,", Reason::EmptyLclid),
+            ("MAC000002,Std,2013-02-30 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadDateTime),
+            ("MAC000002,Std,,0.1,ACORN-A,Affluent", Reason::BadDateTime),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,abc,ACORN-A,Affluent", Reason::BadKwh),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1.2,ACORN-A,Affluent", Reason::BadKwh),
+        ];
+        for (line, reason) in cases {
+            assert_eq!(six(line).0, Line::Reject(reason), "{line}");
+        }
+        let mut p = Parser::new(Layout::Six, None);
+        assert_eq!(
+            p.parse_line(b"MAC\xff002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent"),
+            Line::Reject(Reason::NotUtf8)
+        );
+    }
+
+    #[test]
+    fn four_column_layout_joins_households() {
+        let mut h = Households::default();
+        h.by_id.insert(
+            "MAC000002".into(),
+            Household {
+                tariff: "Std".into(),
+                acorn: "ACORN-A".into(),
+                acorn_grouped: "Affluent".into(),
+            },
+        );
+        let mut p = Parser::new(Layout::Four, Some(Arc::new(h)));
+        let Line::Row(r) = p.parse_line(b"MAC000002,Std,2012-10-12 00:30:00.0000000, 0.2 \r") else { panic!() };
+        assert_eq!(&**p.dicts.acorn_grouped.value(r.acorn_grouped), "Affluent");
+        assert_eq!(r.kwh, Kwh::Value(200_000));
+        assert_eq!(p.parse_line(b"MAC000009,Std,2012-10-12 00:30:00.0000000,0.2"), Line::Reject(Reason::UnknownHousehold));
+        assert_eq!(
+            p.parse_line(b"MAC000002,Std,2012-10-12 00:30:00.0000000,0.2,ACORN-A,Affluent"),
+            Line::Reject(Reason::FieldCount { expected: 4, found: 6 })
+        );
+    }
+
+    #[test]
+    fn dictionary_keys_are_stable_across_runs() {
+        let mut p = Parser::new(Layout::Six, None);
+        let mut keys = Vec::new();
+        for id in ["MAC1", "MAC1", "MAC2", "MAC1", "MAC3", "MAC2"] {
+            let Line::Row(r) = p.parse_line(format!("{id},Std,2012-10-12 00:30:00.0000000,1,A,B").as_bytes()) else { panic!() };
+            keys.push(r.lclid);
+        }
+        assert_eq!(keys, [0, 0, 1, 0, 2, 1]);
+    }
+}

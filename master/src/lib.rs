@@ -1,0 +1,34 @@
+//! The wattswarm master.
+//!
+//! * [`coordinator`]: the chunk table and its leases, a plain state machine;
+//! * [`actor`]: the master actor that owns the coordinator, merges the partials its
+//!   workers report and finishes the job;
+//! * [`results`]: the files a finished job leaves in `results/`;
+//! * [`standalone`]: the whole job in one process, a master and N worker actors.
+pub mod actor;
+pub mod coordinator;
+pub mod results;
+pub mod standalone;
+
+pub use actor::{JobStatus, MasterActor};
+pub use coordinator::{ChunkCounts, Coordinator, CoordinatorConfig};
+pub use results::JobSummary;
+pub use standalone::{run_standalone, JobOptions, StandaloneJob};
+
+/// Why a job did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Core(#[from] wattswarm_core::Error),
+    #[error("chunk {chunk} ({path}, bytes {start}..{end}) failed {attempts} times; last error: {error}")]
+    ChunkFailed {
+        chunk: u32,
+        path: String,
+        start: u64,
+        end: u64,
+        attempts: u32,
+        error: String,
+    },
+    #[error("the master stopped before the job finished")]
+    Interrupted,
+}

@@ -1,0 +1,271 @@
+//! The files a finished job leaves in `results/`, built from the merged partials.
+//!
+//! * `summary.json`, the three `by_*_month.json` groupings and `by_tariff_halfhour.json`,
+//!   sorted by their keys, so equal inputs give byte-identical files;
+//! * `household_day.parquet`, a streaming k-way merge of the chunks' sorted partials
+//!   (memory: one batch per chunk, whatever the input's size);
+//! * `rejects.csv`, with each rejected line's file and line number.
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use wattswarm_core::aggregate::{Dim, HouseholdDay, JobAggregate, Stats};
+use wattswarm_core::chunk::ChunkSpec;
+use wattswarm_core::datetime::{format_micros, format_month, format_slot};
+use wattswarm_core::kwh::{to_f64, MICRO};
+use wattswarm_core::parquet_out::{properties, HouseholdDayCursor, HouseholdDayWriter};
+use wattswarm_core::process::{csv_field, Settings};
+use wattswarm_core::storage::{household_day_partial_name, rejects_partial_name, Output, RESULTS_DIR, STATE_DIR, SUCCESS};
+use wattswarm_core::{Error, Result};
+
+/// `results/summary.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// Accepted data rows.
+    pub rows: u64,
+    /// Rows with a kWh value.
+    pub readings: u64,
+    /// Rows whose kWh is `Null` or empty.
+    pub nulls: u64,
+    /// Lines rejected (see `rejects.csv`).
+    pub rejected: u64,
+    /// Distinct LCLid among accepted rows.
+    pub households: u64,
+    pub first_reading: Option<String>,
+    pub last_reading: Option<String>,
+    pub input_bytes: u64,
+    pub seconds: f64,
+    pub workers: usize,
+    pub chunks: usize,
+    pub files: usize,
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub header_lines: u64,
+    pub kwh_sum: f64,
+    pub parquet_bytes: u64,
+}
+
+/// What a run prints at the end: mean kWh per half hour by year.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Headline {
+    pub years: Vec<i32>,
+    /// `(group, mean per year)`, Acorn groups then tariffs.
+    pub by_acorn_grouped: Vec<(String, Vec<Option<f64>>)>,
+    pub by_tariff: Vec<(String, Vec<Option<f64>>)>,
+}
+
+/// Mean kWh as a plain f64 from exact integers.
+fn mean(sum_micro: i64, n: u64) -> Option<f64> {
+    (n > 0).then(|| sum_micro as f64 / MICRO as f64 / n as f64)
+}
+
+fn group_rows(agg: &JobAggregate, dim: Dim) -> Value {
+    let rows: Vec<Value> = agg
+        .groups
+        .iter()
+        .filter(|((d, _, _), _)| *d == dim)
+        .map(|((_, group, month), (s, hh))| {
+            let mut m = Map::new();
+            m.insert(dim.field().into(), json!(group));
+            m.insert("month".into(), json!(format_month(*month)));
+            stats_fields(&mut m, s);
+            m.insert("households".into(), json!(hh.len()));
+            Value::Object(m)
+        })
+        .collect();
+    Value::Array(rows)
+}
+
+fn stats_fields(m: &mut Map<String, Value>, s: &Stats) {
+    m.insert("rows".into(), json!(s.rows));
+    m.insert("readings".into(), json!(s.readings));
+    m.insert("kwh_sum".into(), json!(to_f64(s.kwh_sum)));
+    m.insert("kwh_mean".into(), json!(mean(s.kwh_sum, s.readings)));
+    m.insert("kwh_min".into(), json!(s.kwh_min.map(to_f64)));
+    m.insert("kwh_max".into(), json!(s.kwh_max.map(to_f64)));
+}
+
+fn profile_rows(agg: &JobAggregate) -> Value {
+    Value::Array(
+        agg.profile
+            .iter()
+            .map(|((tariff, slot), (n, sum))| {
+                json!({"tariff": tariff, "halfhour": format_slot(*slot), "readings": n, "kwh_mean": mean(*sum, *n)})
+            })
+            .collect(),
+    )
+}
+
+pub fn headline(agg: &JobAggregate) -> Headline {
+    let mut years: Vec<i32> = agg.groups.keys().map(|(_, _, m)| m.div_euclid(12)).collect();
+    years.sort_unstable();
+    years.dedup();
+    let table = |dim: Dim| {
+        let mut by: BTreeMap<&str, BTreeMap<i32, (u64, i64)>> = BTreeMap::new();
+        for ((d, g, m), (s, _)) in &agg.groups {
+            if *d == dim {
+                let c = by.entry(g.as_str()).or_default().entry(m.div_euclid(12)).or_default();
+                c.0 += s.readings;
+                c.1 += s.kwh_sum;
+            }
+        }
+        by.into_iter()
+            .map(|(g, ys)| {
+                let means = years.iter().map(|y| ys.get(y).and_then(|&(n, s)| mean(s, n))).collect();
+                (g.to_string(), means)
+            })
+            .collect()
+    };
+    Headline {
+        by_acorn_grouped: table(Dim::AcornGrouped),
+        by_tariff: table(Dim::Tariff),
+        years,
+    }
+}
+
+/// Merges the chunks' sorted household-day partials into `results/household_day.parquet`.
+fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings) -> Result<u64> {
+    let mut cursors = Vec::new();
+    for c in chunks {
+        let p = out.path(&household_day_partial_name(c.id));
+        cursors.push(HouseholdDayCursor::open(&p)?);
+    }
+    let mut heap: BinaryHeap<Reverse<(Arc<str>, i32, usize)>> = BinaryHeap::new();
+    for (i, c) in cursors.iter().enumerate() {
+        if let Some(d) = c.peek() {
+            heap.push(Reverse((d.0.clone(), d.1, i)));
+        }
+    }
+    let rel = format!("{RESULTS_DIR}/household_day.parquet");
+    let tmp = out.temp_path(&rel, 0);
+    let mut w = HouseholdDayWriter::create(&tmp, properties(settings.zstd_level, settings.row_group_rows)?)?;
+    let mut cur: Option<HouseholdDay> = None;
+    while let Some(Reverse((_, _, i))) = heap.pop() {
+        let d = cursors[i].peek().expect("heap holds live cursors").clone();
+        cursors[i].advance()?;
+        if let Some(n) = cursors[i].peek() {
+            heap.push(Reverse((n.0.clone(), n.1, i)));
+        }
+        match &mut cur {
+            Some(c) if c.0 == d.0 && c.1 == d.1 => {
+                c.2 += d.2;
+                c.3 += d.3;
+            }
+            _ => {
+                if let Some(c) = cur.replace(d) {
+                    w.push(&c)?;
+                }
+            }
+        }
+    }
+    if let Some(c) = cur {
+        w.push(&c)?;
+    }
+    let rows = w.rows;
+    w.finish()?;
+    std::fs::rename(&tmp, out.path(&rel)).map_err(|e| Error::io("commit", out.path(&rel), e))?;
+    Ok(rows)
+}
+
+/// Gathers the chunks' rejects into `results/rejects.csv` with file line numbers.
+fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<()> {
+    let rel = format!("{RESULTS_DIR}/rejects.csv");
+    let tmp = out.temp_path(&rel, 0);
+    let f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+    let mut w = BufWriter::new(f);
+    let werr = |e| Error::io("write", &tmp, e);
+    writeln!(w, "file,line,reason,raw").map_err(werr)?;
+    // Lines before each chunk, per file: the sum over the file's earlier chunks.
+    let mut before = 0u64;
+    let mut file = u32::MAX;
+    for (c, &n) in chunks.iter().zip(lines) {
+        if c.file_index != file {
+            file = c.file_index;
+            before = 0;
+        }
+        let p = out.path(&rejects_partial_name(c.id));
+        if p.exists() {
+            let r = BufReader::new(File::open(&p).map_err(|e| Error::io("open", &p, e))?);
+            let name = c.path.display().to_string();
+            for line in r.lines() {
+                let line = line.map_err(|e| Error::io("read", &p, e))?;
+                let (index, rest) = line.split_once(',').ok_or_else(|| Error::Corrupt {
+                    path: p.clone(),
+                    reason: "not a rejects partial".into(),
+                })?;
+                let index: u64 = index.parse().map_err(|_| Error::Corrupt {
+                    path: p.clone(),
+                    reason: format!("bad line index {index:?}"),
+                })?;
+                writeln!(w, "{},{},{}", csv_field(&name), before + index + 1, rest).map_err(werr)?;
+            }
+        }
+        before += n;
+    }
+    let f = w.into_inner().map_err(|e| Error::io("write", &tmp, e.into_error()))?;
+    f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
+    std::fs::rename(&tmp, out.path(&rel)).map_err(|e| Error::io("commit", out.path(&rel), e))
+}
+
+/// Facts about the run that are not in the data.
+#[derive(Debug, Clone)]
+pub struct RunFacts {
+    pub seconds: f64,
+    pub workers: usize,
+    pub files: usize,
+    pub parquet_bytes: u64,
+}
+
+/// Writes every result file and `_SUCCESS`, then drops the job's intermediate state.
+pub fn write_results(
+    out: &Output,
+    chunks: &[ChunkSpec],
+    lines: &[u64],
+    agg: &JobAggregate,
+    settings: &Settings,
+    facts: RunFacts,
+) -> Result<JobSummary> {
+    merge_household_days(out, chunks, settings)?;
+    if agg.totals.rejected > 0 {
+        merge_rejects(out, chunks, lines)?;
+    } else {
+        out.remove(&format!("{RESULTS_DIR}/rejects.csv"))?;
+    }
+    let t = &agg.totals;
+    let kwh_sum: i64 = agg.groups.iter().filter(|(k, _)| k.0 == Dim::Tariff).map(|(_, (s, _))| s.kwh_sum).sum();
+    let summary = JobSummary {
+        rows: t.rows,
+        readings: t.readings,
+        nulls: t.nulls,
+        rejected: t.rejected,
+        households: agg.households(),
+        first_reading: t.first_ts.map(format_micros),
+        last_reading: t.last_ts.map(format_micros),
+        input_bytes: t.input_bytes,
+        seconds: facts.seconds,
+        workers: facts.workers,
+        chunks: chunks.len(),
+        files: facts.files,
+        lines: t.lines,
+        blank_lines: t.blank_lines,
+        header_lines: t.header_lines,
+        kwh_sum: to_f64(kwh_sum),
+        parquet_bytes: facts.parquet_bytes,
+    };
+    let json = |v: &Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
+    for dim in Dim::ALL {
+        out.write_atomic(&format!("{RESULTS_DIR}/by_{}_month.json", dim.field()), &json(&group_rows(agg, dim)))?;
+    }
+    out.write_atomic(&format!("{RESULTS_DIR}/by_tariff_halfhour.json"), &json(&profile_rows(agg)))?;
+    out.write_atomic(
+        &format!("{RESULTS_DIR}/summary.json"),
+        &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
+    )?;
+    out.remove_dir(STATE_DIR)?;
+    out.write_atomic(SUCCESS, b"")?;
+    Ok(summary)
+}

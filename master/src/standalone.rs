@@ -1,0 +1,123 @@
+//! The whole job in one process: a master actor and N worker actors, no network.
+//!
+//! This is what `wattswarm run` does. The workers reach the master through its actor
+//! address instead of HTTP; everything else is the code the distributed mode runs.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+use wattswarm_core::chunk::plan;
+use wattswarm_core::input::Input;
+use wattswarm_core::process::{JobSpec, Settings};
+use wattswarm_core::protocol::LeaseReply;
+use wattswarm_core::storage::{Output, PARQUET_DIR, RESULTS_DIR, STATE_DIR, SUCCESS};
+use wattswarm_worker::{ChunkOutcome, LeaseSource, SourceError, WorkerActor};
+
+use crate::actor::{GetStatus, Heartbeat, JobOutcome, JobStatus, MasterActor, Report, RequestLease};
+use crate::coordinator::CoordinatorConfig;
+use crate::JobError;
+
+/// A worker's way to its master in the same process.
+#[derive(Clone)]
+pub struct LocalMaster(pub Addr<MasterActor>);
+
+fn unreachable(e: MailboxError) -> SourceError {
+    SourceError(e.to_string())
+}
+
+impl LeaseSource for LocalMaster {
+    async fn lease(&self, worker: &str) -> Result<LeaseReply, SourceError> {
+        self.0
+            .send(RequestLease {
+                worker: worker.to_owned(),
+            })
+            .await
+            .map_err(unreachable)
+    }
+
+    async fn heartbeat(&self, worker: &str, chunk: u32, bytes_done: u64) -> Result<(), SourceError> {
+        self.0
+            .send(Heartbeat {
+                worker: worker.to_owned(),
+                chunk,
+                bytes: bytes_done,
+            })
+            .await
+            .map(|_| ())
+            .map_err(unreachable)
+    }
+
+    async fn report(&self, worker: &str, outcome: ChunkOutcome) -> Result<(), SourceError> {
+        self.0
+            .send(Report {
+                worker: worker.to_owned(),
+                outcome,
+            })
+            .await
+            .map_err(unreachable)
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    pub output: PathBuf,
+    pub workers: usize,
+    pub chunk_size: u64,
+    pub settings: Settings,
+    pub coordinator: CoordinatorConfig,
+}
+
+/// A running standalone job.
+pub struct StandaloneJob {
+    pub master: Addr<MasterActor>,
+    pub done: oneshot::Receiver<Result<JobOutcome, JobError>>,
+}
+
+impl StandaloneJob {
+    pub async fn status(&self) -> Option<JobStatus> {
+        self.master.send(GetStatus).await.ok()
+    }
+
+    /// Waits for the job's end.
+    pub async fn wait(self) -> Result<JobOutcome, JobError> {
+        self.done.await.unwrap_or(Err(JobError::Interrupted))
+    }
+}
+
+/// Removes what an earlier job left in the output (only wattswarm's own entries).
+pub fn clear_output(out: &Output) -> Result<(), JobError> {
+    for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
+        out.remove_dir(d)?;
+    }
+    out.remove(SUCCESS)?;
+    out.prepare()?;
+    Ok(())
+}
+
+/// Starts a job: must be called inside an actix system.
+pub fn run_standalone(input: &Input, opts: &JobOptions) -> Result<StandaloneJob, JobError> {
+    let output = Output::new(&opts.output);
+    clear_output(&output)?;
+    let chunks = plan(&input.files, opts.chunk_size);
+    let (tx, rx) = oneshot::channel();
+    let master = MasterActor::new(
+        chunks,
+        input.files.len(),
+        output.clone(),
+        opts.settings.clone(),
+        opts.coordinator.clone(),
+        tx,
+    )
+    .start();
+    let job = Arc::new(JobSpec {
+        output,
+        households: input.households.clone(),
+        settings: opts.settings.clone(),
+    });
+    for i in 0..opts.workers.max(1) {
+        WorkerActor::new(format!("local-{}", i + 1), LocalMaster(master.clone()), job.clone()).start();
+    }
+    Ok(StandaloneJob { master, done: rx })
+}

@@ -1,0 +1,32 @@
+//! `wattswarm`: the command line. Thin by design: it parses flags, layers the
+//! configuration, shows progress and prints results; the work lives in the libraries.
+mod cli;
+mod generate;
+mod progress;
+mod run;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let result = match cli.command {
+        cli::Command::Run(args) => run::run(args),
+        cli::Command::Generate(args) => generate::generate(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

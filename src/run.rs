@@ -1,0 +1,136 @@
+//! `wattswarm run`: the whole job in this process.
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use wattswarm_core::input;
+use wattswarm_core::process::Settings;
+use wattswarm_master::actor::JobOutcome;
+use wattswarm_master::results::Headline;
+use wattswarm_master::{run_standalone, CoordinatorConfig, JobOptions};
+
+use crate::cli::RunArgs;
+use crate::progress::Progress;
+use crate::settings::RunSettings;
+
+/// The sample shipped in the repository (and inside the binary, for installs elsewhere).
+const SAMPLE: &[u8] = include_bytes!("../data/power_1.csv");
+const SAMPLE_IN_REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/power_1.csv");
+
+fn sample_path() -> Result<PathBuf> {
+    let repo = PathBuf::from(SAMPLE_IN_REPO);
+    if repo.exists() {
+        return Ok(repo);
+    }
+    let dir = std::env::temp_dir().join("wattswarm-sample");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let p = dir.join("power_1.csv");
+    std::fs::write(&p, SAMPLE).with_context(|| format!("cannot write {}", p.display()))?;
+    Ok(p)
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let s = RunSettings::load(&args, None)?;
+    let spec = match &s.input {
+        Some(i) => i.clone(),
+        None => sample_path()?.to_string_lossy().into_owned(),
+    };
+    let input = input::resolve(&spec, s.households.as_deref())?;
+    let workers = s.workers();
+    let opts = JobOptions {
+        output: s.output.clone(),
+        workers,
+        chunk_size: s.chunk_size,
+        settings: Settings {
+            batch_rows: s.batch_rows,
+            row_group_rows: s.row_group_rows,
+            zstd_level: s.zstd_level,
+            read_block: s.read_block as usize,
+        },
+        coordinator: CoordinatorConfig {
+            lease_timeout: Duration::from_secs(s.lease_timeout_seconds),
+            max_attempts: s.max_attempts,
+        },
+    };
+    if !s.quiet {
+        eprintln!(
+            "wattswarm: {} file(s), {:.1} MB from {spec}, {workers} workers, chunks of {} MiB, output {}",
+            input.files.len(),
+            input.bytes() as f64 / 1e6,
+            s.chunk_size >> 20,
+            s.output.display()
+        );
+    }
+    let system = actix_rt::System::new();
+    let outcome: JobOutcome = system.block_on(async {
+        let job = run_standalone(&input, &opts)?;
+        let mut progress = Progress::new(s.quiet, input.bytes());
+        let mut tick = tokio_interval(progress.period());
+        let mut done = job.done;
+        let result = loop {
+            tokio::select! {
+                r = &mut done => break r.unwrap_or(Err(wattswarm_master::JobError::Interrupted)),
+                _ = tick.tick() => {
+                    if let Ok(st) = job.master.send(wattswarm_master::actor::GetStatus).await {
+                        progress.update(&st);
+                    }
+                }
+            }
+        };
+        progress.finish();
+        result
+    })?;
+    if !s.quiet {
+        print_outcome(&outcome, &s.output);
+    }
+    Ok(())
+}
+
+fn tokio_interval(period: Duration) -> tokio::time::Interval {
+    let mut i = tokio::time::interval(period);
+    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    i
+}
+
+fn table(title: &str, h: &Headline, rows: &[(String, Vec<Option<f64>>)]) {
+    print!("{title:<14}");
+    for y in &h.years {
+        print!("{y:>9}");
+    }
+    println!();
+    for (g, means) in rows {
+        print!("{g:<14}");
+        for m in means {
+            match m {
+                Some(v) => print!("{v:>9.4}"),
+                None => print!("{:>9}", "-"),
+            }
+        }
+        println!();
+    }
+}
+
+fn print_outcome(o: &JobOutcome, output: &std::path::Path) {
+    let s = &o.summary;
+    println!(
+        "{} rows ({} readings, {} Null) from {} households, {} rejected; {:.1} MB in {:.2} s ({:.0} MB/s) with {} workers, {} chunks",
+        s.rows,
+        s.readings,
+        s.nulls,
+        s.households,
+        s.rejected,
+        s.input_bytes as f64 / 1e6,
+        s.seconds,
+        s.input_bytes as f64 / 1e6 / s.seconds.max(1e-9),
+        s.workers,
+        s.chunks
+    );
+    println!("\nMean kWh per half hour, by year");
+    table("Acorn group", &o.headline, &o.headline.by_acorn_grouped);
+    println!();
+    table("Tariff", &o.headline, &o.headline.by_tariff);
+    println!("\nParquet in {0}/parquet, results in {0}/results", output.display());
+    if s.rejected > 0 {
+        println!("{} rejected lines, with file and line, in {}/results/rejects.csv", s.rejected, output.display());
+    }
+}

@@ -1,0 +1,12 @@
+//! The wattswarm worker.
+//!
+//! A worker is an actix actor that pulls work: it asks its master for a chunk lease when
+//! it has a free slot, runs [`wattswarm_core::process::process_chunk`] on a blocking
+//! thread (CPU-bound work never runs on the actor's event loop), heartbeats while it
+//! works, and reports the chunk's partial aggregate. Where the master is, is hidden
+//! behind [`LeaseSource`]: an actor address in one process, HTTP between processes.
+pub mod actor;
+pub mod source;
+
+pub use actor::{WorkerActor, WorkerProgress};
+pub use source::{ChunkOutcome, LeaseSource, SourceError};
