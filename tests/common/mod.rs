@@ -1,0 +1,317 @@
+//! Shared by the integration tests: running the binary, a deliberately plain reference
+//! implementation of every aggregate, and a generator of messy input.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
+use serde_json::{json, Value};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wattswarm"))
+}
+
+/// Runs `wattswarm run` with the given args; panics with its output on failure.
+pub fn run_ok(args: &[&str]) -> Output {
+    let out = bin().arg("run").args(args).env_remove("RUST_LOG").output().expect("wattswarm runs");
+    assert!(
+        out.status.success(),
+        "wattswarm run {args:?} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn generate(out: &Path, households: u32, days: u32, seed: u64, layout: &str) {
+    let st = bin()
+        .args(["generate", "--out", out.to_str().unwrap(), "--households", &households.to_string()])
+        .args(["--days", &days.to_string(), "--seed", &seed.to_string(), "--layout", layout])
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+}
+
+pub fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+/// The results that must not depend on workers, chunking or timing.
+pub fn comparable_results(out: &Path) -> BTreeMap<String, Value> {
+    let mut m = BTreeMap::new();
+    for f in ["by_acorn_grouped_month", "by_tariff_month", "by_acorn_month", "by_tariff_halfhour"] {
+        m.insert(f.to_string(), read_json(&out.join(format!("results/{f}.json"))));
+    }
+    let mut s = read_json(&out.join("results/summary.json"));
+    for k in ["seconds", "workers", "chunks", "parquet_bytes"] {
+        s.as_object_mut().unwrap().remove(k);
+    }
+    m.insert("summary".into(), s);
+    m.insert("household_day".into(), household_day(&out.join("results/household_day.parquet")));
+    if out.join("results/rejects.csv").exists() {
+        m.insert("rejects".into(), json!(std::fs::read_to_string(out.join("results/rejects.csv")).unwrap()));
+    }
+    m
+}
+
+/// `household_day.parquet` as JSON rows.
+pub fn household_day(path: &Path) -> Value {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Float64Type, Int32Type, Int64Type};
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let mut rows = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let ids = b.column(0).as_dictionary::<Int32Type>();
+        let values = ids.values().as_string::<i32>();
+        let days = b.column(1).as_primitive::<Date32Type>();
+        let n = b.column(2).as_primitive::<Int64Type>();
+        let s = b.column(3).as_primitive::<Float64Type>();
+        for i in 0..b.num_rows() {
+            let id = values.value(ids.keys().value(i) as usize);
+            let day = NaiveDate::from_num_days_from_ce_opt(days.value(i) + 719_163).unwrap();
+            rows.push(json!([id, day.to_string(), n.value(i), s.value(i)]));
+        }
+    }
+    Value::Array(rows)
+}
+
+#[derive(Default, Clone)]
+struct Cell {
+    rows: u64,
+    readings: u64,
+    sum: i64,
+    min: Option<i64>,
+    max: Option<i64>,
+    households: BTreeSet<String>,
+}
+
+/// Splits a CSV line the simplest correct way, character by character.
+fn fields(line: &str) -> Option<Vec<String>> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    let mut at_start = true;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    chars.next();
+                    out.last_mut().unwrap().push('"');
+                } else {
+                    quoted = false;
+                }
+            } else {
+                out.last_mut().unwrap().push(c);
+            }
+        } else if c == ',' {
+            out.push(String::new());
+            at_start = true;
+            continue;
+        } else if c == '"' && out.last().unwrap().trim().is_empty() && at_start {
+            out.last_mut().unwrap().clear();
+            quoted = true;
+        } else {
+            out.last_mut().unwrap().push(c);
+        }
+        at_start = false;
+    }
+    (!quoted).then_some(out)
+}
+
+fn parse_ts(s: &str) -> Option<NaiveDateTime> {
+    for f in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Some(t);
+        }
+    }
+    None
+}
+
+/// What a correct run must produce, computed independently: chrono for dates, `f64`
+/// parsing for kWh, BTreeMaps for groups. Expects the 6-column layout.
+pub fn reference(files: &[PathBuf]) -> BTreeMap<String, Value> {
+    let mut groups: [BTreeMap<(String, String), Cell>; 3] = Default::default();
+    let mut profile: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+    let mut hh_day: BTreeMap<(String, String), (u64, i64)> = BTreeMap::new();
+    let (mut rows, mut readings, mut nulls, mut rejected, mut lines, mut blank, mut headers) = (0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut households = BTreeSet::new();
+    let (mut first, mut last): (Option<NaiveDateTime>, Option<NaiveDateTime>) = (None, None);
+    let mut rejects = String::from("file,line,reason,raw\n");
+    let mut input_bytes = 0;
+    for path in files {
+        let bytes = std::fs::read(path).unwrap();
+        input_bytes += bytes.len() as u64;
+        let text = String::from_utf8(bytes).unwrap();
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let mut all: Vec<&str> = text.split('\n').collect();
+        if all.last() == Some(&"") {
+            all.pop();
+        }
+        for (i, raw) in all.iter().enumerate() {
+            lines += 1;
+            let line = raw.strip_suffix('\r').unwrap_or(raw);
+            if line.trim().is_empty() {
+                blank += 1;
+                continue;
+            }
+            let mut reject = |reason: &str| {
+                rejected += 1;
+                let q = |s: &str| if s.contains([',', '"']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() };
+                rejects.push_str(&format!("{},{},{},{}\n", q(&path.display().to_string()), i + 1, q(reason), q(line)));
+            };
+            let Some(f) = fields(line) else {
+                reject("unterminated quoted field");
+                continue;
+            };
+            let f: Vec<String> = f.iter().map(|s| s.trim_matches([' ', '\t']).to_string()).collect();
+            if f.len() != 6 {
+                if f[0].eq_ignore_ascii_case("LCLid") {
+                    reject("a header line of another layout");
+                } else {
+                    reject(&format!("expected 6 fields, found {}", f.len()));
+                }
+                continue;
+            }
+            if f[0].is_empty() {
+                reject("empty LCLid");
+                continue;
+            }
+            if f[0].eq_ignore_ascii_case("LCLid") {
+                headers += 1;
+                continue;
+            }
+            let Some(ts) = parse_ts(&f[2]) else {
+                reject("DateTime is not a valid date and time");
+                continue;
+            };
+            let kwh: Option<i64> = if f[3].is_empty() || f[3].eq_ignore_ascii_case("null") {
+                None
+            } else {
+                match f[3].parse::<f64>() {
+                    Ok(x) if x.is_finite() => Some((x * 1e6).round() as i64),
+                    _ => {
+                        reject("kWh is neither a number nor Null");
+                        continue;
+                    }
+                }
+            };
+            rows += 1;
+            households.insert(f[0].clone());
+            first = Some(first.map_or(ts, |t| t.min(ts)));
+            last = Some(last.map_or(ts, |t| t.max(ts)));
+            let month = ts.format("%Y-%m").to_string();
+            let day = ts.format("%Y-%m-%d").to_string();
+            for (g, key) in groups.iter_mut().zip([&f[5], &f[1], &f[4]]) {
+                let c = g.entry((key.clone(), month.clone())).or_default();
+                c.rows += 1;
+                c.households.insert(f[0].clone());
+                if let Some(v) = kwh {
+                    c.readings += 1;
+                    c.sum += v;
+                    c.min = Some(c.min.map_or(v, |m| m.min(v)));
+                    c.max = Some(c.max.map_or(v, |m| m.max(v)));
+                }
+            }
+            let d = hh_day.entry((f[0].clone(), day)).or_default();
+            match kwh {
+                Some(v) => {
+                    readings += 1;
+                    d.0 += 1;
+                    d.1 += v;
+                    let slot = format!("{:02}:{:02}", ts.hour(), if ts.minute() < 30 { 0 } else { 30 });
+                    let p = profile.entry((f[1].clone(), slot)).or_default();
+                    p.0 += 1;
+                    p.1 += v;
+                }
+                None => nulls += 1,
+            }
+        }
+    }
+    let kwh = |m: i64| m as f64 / 1e6;
+    let mean = |s: i64, n: u64| if n == 0 { Value::Null } else { json!(s as f64 / 1e6 / n as f64) };
+    let mut out = BTreeMap::new();
+    for (g, (name, field)) in groups.iter().zip([("by_acorn_grouped_month", "acorn_grouped"), ("by_tariff_month", "tariff"), ("by_acorn_month", "acorn")]) {
+        let rows: Vec<Value> = g
+            .iter()
+            .map(|((k, m), c)| {
+                let mut o = serde_json::Map::new();
+                o.insert(field.into(), json!(k));
+                o.insert("month".into(), json!(m));
+                o.insert("rows".into(), json!(c.rows));
+                o.insert("readings".into(), json!(c.readings));
+                o.insert("kwh_sum".into(), json!(kwh(c.sum)));
+                o.insert("kwh_mean".into(), mean(c.sum, c.readings));
+                o.insert("kwh_min".into(), json!(c.min.map(kwh)));
+                o.insert("kwh_max".into(), json!(c.max.map(kwh)));
+                o.insert("households".into(), json!(c.households.len()));
+                Value::Object(o)
+            })
+            .collect();
+        out.insert(name.to_string(), Value::Array(rows));
+    }
+    out.insert(
+        "by_tariff_halfhour".into(),
+        Value::Array(profile.iter().map(|((t, s), (n, sum))| json!({"tariff": t, "halfhour": s, "readings": n, "kwh_mean": mean(*sum, *n)})).collect()),
+    );
+    let total: i64 = groups[1].values().map(|c| c.sum).sum();
+    let fmt = |t: Option<NaiveDateTime>| t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+    out.insert(
+        "summary".into(),
+        json!({"rows": rows, "readings": readings, "nulls": nulls, "rejected": rejected, "households": households.len(),
+               "first_reading": fmt(first), "last_reading": fmt(last), "input_bytes": input_bytes, "files": files.len(),
+               "lines": lines, "blank_lines": blank, "header_lines": headers, "kwh_sum": kwh(total)}),
+    );
+    out.insert(
+        "household_day".into(),
+        Value::Array(hh_day.iter().map(|((id, d), (n, s))| json!([id, d, n, kwh(*s)])).collect()),
+    );
+    if rejected > 0 {
+        out.insert("rejects".into(), json!(rejects));
+    }
+    out
+}
+
+/// Rewrites a generated file with every quirk a reader must survive, and returns the
+/// line numbers of the lines it broke on purpose.
+pub fn make_messy(clean: &Path, messy: &Path) {
+    let text = std::fs::read_to_string(clean).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    let mut out: Vec<String> = Vec::new();
+
+    for (i, l) in lines.iter().enumerate() {
+        let f: Vec<&str> = l.split(',').collect();
+        let s = match i % 97 {
+            _ if i == 0 => format!("\u{feff}{l}"),
+            5 => f.iter().map(|x| format!("\"{x}\"")).collect::<Vec<_>>().join(","),
+            11 => {
+                // dd/mm/yyyy HH:MM, as in one published sample.
+                let (d, t) = f[2].split_at(10);
+                let p: Vec<&str> = d.split('-').collect();
+                format!("{},{},{}/{}/{} {},{},{},{}", f[0], f[1], p[2], p[1], p[0], &t[1..6], f[3], f[4], f[5])
+            }
+            17 => format!("{l}\n"),
+            23 => format!("{l}\r\n\r\n   "),
+            29 if i % 3 == 0 => "LCLid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Acorn_grouped".to_string(),
+            31 => format!("{},{},2013-02-30 00:00:00.0000000,{},{},{}", f[0], f[1], f[3], f[4], f[5]),
+            37 => format!("{},{},{},abc,{},{}", f[0], f[1], f[2], f[4], f[5]),
+            41 => format!(",{},{},{},{},{}", f[1], f[2], f[3], f[4], f[5]),
+            43 => f[..5].join(","),
+            47 => format!("{},{},{}, Null ,{},{}", f[0], f[1], f[2], f[4], f[5]),
+            53 => format!("{},{},{},,{},{}", f[0], f[1], f[2], f[4], f[5]),
+            59 => format!("\"{},{},{},{},{},{}", f[0], f[1], f[2], f[3], f[4], f[5]),
+            _ => l.to_string(),
+        };
+        {
+
+        }
+        out.push(s);
+    }
+    let mut text = out.join("\r\n");
+    text = text.replace("\n\r\n", "\n"); // the LF-only lines
+    std::fs::write(messy, text.as_bytes()).unwrap();
+
+}
