@@ -359,3 +359,63 @@ mod tests {
         assert_eq!(job.households(), 2);
     }
 }
+
+#[cfg(test)]
+mod order {
+    use super::*;
+    use crate::layout::Layout;
+    use crate::parse::{Line, Parser};
+    use proptest::prelude::*;
+
+    fn partial(lines: &[String]) -> ChunkAggregate {
+        let mut p = Parser::new(Layout::Six, None);
+        let mut a = Aggregator::default();
+        for l in lines {
+            if let Line::Row(r) = p.parse_line(l.as_bytes()) {
+                a.add(&r);
+            }
+        }
+        a.finish(&p.dicts).0
+    }
+
+    fn summary(j: &JobAggregate) -> (Totals, Vec<((Dim, String, i32), Stats, usize)>, BTreeMap<(String, u8), (u64, i64)>) {
+        let groups = j.groups.iter().map(|(k, (s, h))| (k.clone(), *s, h.len())).collect();
+        (j.totals, groups, j.profile.clone())
+    }
+
+    proptest! {
+        /// Splitting rows into chunks anywhere and merging the partials in any order
+        /// gives the same job aggregate as one chunk.
+        #[test]
+        fn merge_is_order_and_split_independent(
+            rows in proptest::collection::vec((0u8..5, 0u8..3, 0u16..2000, 0u32..3000, any::<bool>()), 1..300),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..6),
+            seed in any::<u64>(),
+        ) {
+            let lines: Vec<String> = rows.iter().map(|(h, g, slot, kwh, null)| {
+                let day = slot / 48;
+                let t = format!("2013-{:02}-{:02} {:02}:{:02}:00.0000000", 1 + day / 28 % 12, 1 + day % 28, slot % 48 / 2, slot % 2 * 30);
+                let k = if *null { "Null".to_string() } else { format!("{}.{:03}", kwh / 1000, kwh % 1000) };
+                format!("MAC{h},{},{t},{k},ACORN-{g},G{g}", if h % 2 == 0 { "Std" } else { "ToU" })
+            }).collect();
+            let mut whole = JobAggregate::default();
+            whole.merge(&partial(&lines));
+            let mut idx: Vec<usize> = cuts.iter().map(|c| c.index(lines.len() + 1)).collect();
+            idx.push(0);
+            idx.push(lines.len());
+            idx.sort_unstable();
+            let mut parts: Vec<ChunkAggregate> = idx.windows(2).map(|w| partial(&lines[w[0]..w[1]])).collect();
+            // A deterministic shuffle from the seed.
+            let mut s = seed;
+            for i in (1..parts.len()).rev() {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                parts.swap(i, (s >> 33) as usize % (i + 1));
+            }
+            let mut merged = JobAggregate::default();
+            for p in &parts {
+                merged.merge(p);
+            }
+            prop_assert_eq!(summary(&merged), summary(&whole));
+        }
+    }
+}

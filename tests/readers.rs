@@ -1,0 +1,61 @@
+//! The Parquet output read back by other readers (pyarrow, DuckDB, Polars), the way
+//! analysts will read it. Needs a Python with those packages: `WATTSWARM_PYTHON`, or the
+//! virtual environment `scripts/test` makes. Missing Python fails the test, loudly.
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{generate, read_json, run_ok};
+
+fn python() -> PathBuf {
+    let p = std::env::var_os("WATTSWARM_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wattswarm-anchors/bin/python")
+    });
+    assert!(
+        p.exists(),
+        "{} not found: run scripts/test (it installs pyarrow, duckdb and polars), or set WATTSWARM_PYTHON",
+        p.display()
+    );
+    p
+}
+
+#[test]
+fn pyarrow_duckdb_and_polars_read_the_parts_and_agree_with_the_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.csv");
+    generate(&data, 15, 45, 9, "six");
+    let out = dir.path().join("out");
+    run_ok(&["--input", data.to_str().unwrap(), "--output", out.to_str().unwrap(), "--quiet", "--chunk-size", "200000", "--workers", "2"]);
+    assert!(std::fs::read_dir(out.join("parquet")).unwrap().count() > 3, "several parts");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_parquet.py");
+    let o = Command::new(python()).arg(script).arg(&out).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let seen: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let s = read_json(&out.join("results/summary.json"));
+
+    let schema = &seen["schema"];
+    assert_eq!(schema["lclid"], "dictionary<values=string, indices=int32, ordered=0>");
+    assert_eq!(schema["ts"], "timestamp[us]");
+    assert_eq!(schema["kwh"], "double");
+    assert_eq!(schema["acorn_grouped"], "dictionary<values=string, indices=int32, ordered=0>");
+    for k in ["pyarrow_rows", "duckdb_rows", "polars_rows"] {
+        assert_eq!(seen[k], s["rows"], "{k}");
+    }
+    assert_eq!(seen["pyarrow_nulls"], s["nulls"]);
+    assert_eq!(seen["polars_nulls"], s["nulls"]);
+    assert_eq!(seen["duckdb_households"], s["households"]);
+    assert_eq!(seen["duckdb_kwh_micro"].as_f64().unwrap(), (s["kwh_sum"].as_f64().unwrap() * 1e6).round());
+
+    let groups = read_json(&out.join("results/by_acorn_grouped_month.json"));
+    let ours: Vec<serde_json::Value> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| serde_json::json!([g["acorn_grouped"], g["month"], g["rows"], g["readings"], g["households"]]))
+        .collect();
+    assert_eq!(seen["duckdb_groups"], serde_json::Value::Array(ours));
+
+    assert_eq!(seen["household_day_columns"], serde_json::json!(["lclid", "day", "readings", "kwh_sum"]));
+    assert_eq!(seen["household_day_readings"], s["readings"]);
+}
