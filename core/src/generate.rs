@@ -10,7 +10,7 @@
 //! 5,566 households over the full period (829 days from 2011-11-23) give a file of about
 //! 11.6 GB and 170 M rows, like the release.
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::datetime::{civil_from_days, days_from_civil};
@@ -144,8 +144,8 @@ fn plan(spec: &Spec) -> Vec<Household> {
         }
         let tariff = if rng.below(100) < 20 { "ToU" } else { "Std" };
         let days = spec.days.max(1);
-        // Recruitment spread over the first half of the trial; 10% leave early.
-        let first_day = rng.below((days / 2).max(1) as u64) as u32;
+        // Recruitment spread over the first 40% of the trial; 10% leave early.
+        let first_day = rng.below((days * 2 / 5).max(1) as u64) as u32;
         let mut last_day = days - 1;
         if rng.below(10) == 0 {
             last_day = first_day + rng.below((last_day - first_day + 1) as u64) as u32;
@@ -209,17 +209,67 @@ fn itoa_u32(mut v: u32) -> ([u8; 10], usize) {
     }
 }
 
+/// Writes buffers on a thread of its own, so that making rows and copying them into the
+/// page cache overlap (the copy costs the kernel more than the rows cost us).
+struct Writer {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    back: std::sync::mpsc::Receiver<Vec<u8>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<File>>>,
+}
+
+const BUF: usize = 4 << 20;
+
+impl Writer {
+    fn new(mut file: File) -> Writer {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+        let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        for _ in 0..3 {
+            back_tx.send(Vec::with_capacity(BUF)).expect("the channel has room");
+        }
+        let thread = std::thread::spawn(move || {
+            for mut buf in rx {
+                file.write_all(&buf)?;
+                buf.clear();
+                let _ = back_tx.try_send(buf);
+            }
+            file.flush()?;
+            Ok(file)
+        });
+        Writer {
+            tx: Some(tx),
+            back,
+            thread: Some(thread),
+        }
+    }
+
+    /// Hands a full buffer over and returns an empty one.
+    fn swap(&mut self, full: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        let broken = || std::io::Error::other("the writer thread stopped");
+        self.tx.as_ref().expect("open").send(full).map_err(|_| broken())?;
+        self.back.recv().map_err(|_| broken())
+    }
+
+    fn finish(mut self, last: Vec<u8>) -> std::io::Result<File> {
+        let tx = self.tx.take().expect("open");
+        let sent = tx.send(last);
+        drop(tx);
+        let file = self.thread.take().expect("running").join().map_err(|_| std::io::Error::other("the writer thread panicked"))?;
+        sent.map_err(|_| std::io::Error::other("the writer thread stopped"))?;
+        file
+    }
+}
+
 /// Writes the data file (and, for the 4-column layout, the households file beside it).
 pub fn generate(spec: &Spec, out: &Path) -> Result<Written> {
     let households = plan(spec);
     let file = File::create(out).map_err(|e| Error::io("create", out, e))?;
-    let mut w = BufWriter::with_capacity(8 << 20, file);
+    let mut w = Writer::new(file);
     let io = |e| Error::io("write", out, e);
     let header = match spec.layout {
         Layout::Six => HEADER_SIX,
         Layout::Four => HEADER_FOUR,
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
+    let mut buf: Vec<u8> = Vec::with_capacity(BUF);
     buf.extend_from_slice(header.as_bytes());
     buf.extend_from_slice(b"\r\n");
     let start = days_from_civil(2011, 11, 23);
@@ -260,15 +310,13 @@ pub fn generate(spec: &Spec, out: &Path) -> Result<Written> {
                     rows += 1;
                 }
             }
-            if buf.len() > (1 << 20) - 8192 {
-                w.write_all(&buf).map_err(io)?;
-                buf.clear();
+            if buf.len() > BUF - 16384 {
+                buf = w.swap(buf).map_err(io)?;
             }
         }
     }
-    w.write_all(&buf).map_err(io)?;
-    w.flush().map_err(io)?;
-    let bytes = w.get_ref().metadata().map_err(|e| Error::io("stat", out, e))?.len();
+    let file = w.finish(buf).map_err(io)?;
+    let bytes = file.metadata().map_err(|e| Error::io("stat", out, e))?.len();
     let households_file = match spec.layout {
         Layout::Six => None,
         Layout::Four => {
