@@ -58,8 +58,7 @@ impl<S: LeaseSource> Actor for WorkerActor<S> {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(16);
         let (id, source, job, progress) = (self.id.clone(), self.source.clone(), self.job.clone(), self.progress.clone());
-        let (idle, hb) = (self.idle_poll, self.heartbeat);
-        ctx.spawn(work_loop(id, source, job, progress, idle, hb).into_actor(self).map(|_, _, ctx| ctx.stop()));
+        ctx.spawn(work_loop(id, source, job, progress, self.idle_poll).into_actor(self).map(|_, _, ctx| ctx.stop()));
         // Heartbeats go out from the actor's own loop while a chunk runs elsewhere.
         ctx.run_interval(self.heartbeat, |act, ctx| {
             let chunk = act.progress.chunk.load(Ordering::Relaxed);
@@ -84,7 +83,6 @@ async fn work_loop<S: LeaseSource>(
     job: Arc<JobSpec>,
     progress: Arc<WorkerProgress>,
     idle: Duration,
-    _heartbeat: Duration,
 ) {
     let mut backoff = Duration::from_millis(100);
     loop {
