@@ -1,5 +1,6 @@
-//! Flags. Options of `run` carry no clap default: an absent flag lets the configuration
-//! file or the environment decide (see `settings`), and the help text names the default.
+//! Flags. Options that are also configuration keys carry no clap default: an absent flag
+//! lets the configuration file or the environment decide (see `settings`), and the help
+//! text names the default.
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -15,21 +16,25 @@ pub struct Cli {
 pub enum Command {
     /// Run a whole job in this process: a master and N worker actors, no network.
     Run(RunArgs),
+    /// Serve a job to worker processes over HTTP (needs WATTSWARM_TOKEN or WATTSWARM_TOKEN_FILE).
+    Master(MasterArgs),
+    /// Join a master and process its chunks (needs the master's token).
+    Worker(WorkerArgs),
+    /// Show a master's job: chunks, rows, rate, ETA, workers.
+    Status(StatusArgs),
     /// Write LCL data in the real format, quirks included, deterministic for a seed.
     Generate(GenerateArgs),
 }
 
-#[derive(Args, Debug, Default)]
-pub struct RunArgs {
+/// What a job is: shared by `run` and `master`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct JobArgs {
     /// Input: a CSV file, a folder of *.csv files, or a glob. [default: the sample shipped with wattswarm, data/power_1.csv]
     #[arg(long, short)]
     pub input: Option<String>,
     /// Output directory (Parquet parts, results/, _SUCCESS). [default: ./wattswarm-out]
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Worker actors. [default: the number of cores]
-    #[arg(long, short)]
-    pub workers: Option<usize>,
     /// Bytes per chunk, e.g. 134217728, 128MiB, 64MB. [default: 128MiB]
     #[arg(long)]
     pub chunk_size: Option<String>,
@@ -42,6 +47,65 @@ pub struct RunArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Worker actors. [default: the number of cores]
+    #[arg(long, short)]
+    pub workers: Option<usize>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct MasterArgs {
+    #[command(flatten)]
+    pub job: JobArgs,
+    /// Address to serve the API and /metrics on. [default: 0.0.0.0:7070]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// URL workers reach this master at, as shown to them and in the status. [default: http://<hostname>:<port>]
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Seconds without a heartbeat after which a chunk goes to another worker. [default: 30]
+    #[arg(long)]
+    pub lease_timeout: Option<u64>,
+    /// Exit when the job is done instead of serving its status and metrics on.
+    #[arg(long)]
+    pub exit_when_done: bool,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct WorkerArgs {
+    /// The master's URL, e.g. http://master:7070.
+    #[arg(long)]
+    pub master: Option<String>,
+    /// This worker's id. [default: <hostname>-<pid>]
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Address to serve this worker's /metrics on. [default: 0.0.0.0:9101]
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// URL Prometheus reaches this worker's /metrics at. [default: http://<hostname>:<port>]
+    #[arg(long)]
+    pub advertise: Option<String>,
+    /// Configuration file. [default: ./wattswarm.toml when it exists]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct StatusArgs {
+    /// The master's URL, e.g. http://127.0.0.1:7070.
+    #[arg(long)]
+    pub master: Option<String>,
+    /// Print the status once as JSON (the same as GET /v1/job).
+    #[arg(long)]
+    pub json: bool,
+    /// Configuration file. [default: ./wattswarm.toml when it exists]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

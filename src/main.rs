@@ -2,9 +2,12 @@
 //! configuration, shows progress and prints results; the work lives in the libraries.
 mod cli;
 mod generate;
+mod master;
 mod progress;
 mod run;
 mod settings;
+mod status;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -20,6 +23,9 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         cli::Command::Run(args) => run::run(args),
+        cli::Command::Master(args) => master::master(args),
+        cli::Command::Worker(args) => worker::worker(args),
+        cli::Command::Status(args) => status::status(args),
         cli::Command::Generate(args) => generate::generate(args),
     };
     match result {

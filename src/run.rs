@@ -4,14 +4,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use wattswarm_core::input;
-use wattswarm_core::process::Settings;
 use wattswarm_master::actor::JobOutcome;
 use wattswarm_master::results::Headline;
 use wattswarm_master::{run_standalone, CoordinatorConfig, JobOptions};
 
 use crate::cli::RunArgs;
 use crate::progress::Progress;
-use crate::settings::RunSettings;
+use crate::settings::{Overrides, Settings};
 
 /// The sample shipped in the repository (and inside the binary, for installs elsewhere).
 const SAMPLE: &[u8] = include_bytes!("../data/power_1.csv");
@@ -29,29 +28,35 @@ fn sample_path() -> Result<PathBuf> {
     Ok(p)
 }
 
-pub fn run(args: RunArgs) -> Result<()> {
-    let s = RunSettings::load(&args, None)?;
+/// The checked input of a job, and what `--input` said (the sample when nothing).
+pub fn resolve_input(s: &Settings) -> Result<(input::Input, String)> {
     let spec = match &s.input {
         Some(i) => i.clone(),
         None => sample_path()?.to_string_lossy().into_owned(),
     };
-    let input = input::resolve(&spec, s.households.as_deref())?;
-    let workers = s.workers();
-    let opts = JobOptions {
+    Ok((input::resolve(&spec, s.households.as_deref())?, spec))
+}
+
+pub fn job_options(s: &Settings, workers: usize) -> JobOptions {
+    JobOptions {
         output: s.output.clone(),
         workers,
         chunk_size: s.chunk_size,
-        settings: Settings {
-            batch_rows: s.batch_rows,
-            row_group_rows: s.row_group_rows,
-            zstd_level: s.zstd_level,
-            read_block: s.read_block as usize,
-        },
+        settings: s.job_settings(),
         coordinator: CoordinatorConfig {
             lease_timeout: Duration::from_secs(s.lease_timeout_seconds),
             max_attempts: s.max_attempts,
         },
-    };
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let mut flags = Overrides::job(&args.job);
+    flags.set("workers", args.workers.map(|w| w as u64));
+    let s = Settings::load(args.job.config.as_deref(), &flags, None)?;
+    let (input, spec) = resolve_input(&s)?;
+    let workers = s.workers();
+    let opts = job_options(&s, workers);
     if !s.quiet {
         eprintln!(
             "wattswarm: {} file(s), {:.1} MB from {spec}, {workers} workers, chunks of {} MiB, output {}",
@@ -110,7 +115,7 @@ fn table(title: &str, h: &Headline, rows: &[(String, Vec<Option<f64>>)]) {
     }
 }
 
-fn print_outcome(o: &JobOutcome, output: &std::path::Path) {
+pub fn print_outcome(o: &JobOutcome, output: &std::path::Path) {
     let s = &o.summary;
     println!(
         "{} rows ({} readings, {} Null) from {} households, {} rejected; {:.1} MB in {:.2} s ({:.0} MB/s) with {} workers, {} chunks",

@@ -1,22 +1,34 @@
-//! Layered configuration for `run`: built-in defaults < `wattswarm.toml` (or `--config`)
+//! Layered configuration for every command: built-in defaults < `wattswarm.toml` (or `--config`)
 //! < environment (`WATTSWARM_<KEY>`, e.g. `WATTSWARM_CHUNK_SIZE=64MiB`) < flags.
 //! Unknown keys and bad values are errors that name the key and its source.
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use config::{Config, Environment, File, FileFormat};
+use config::{Config, Environment, File, FileFormat, Value};
 use serde::{Deserialize, Deserializer};
 
-use crate::cli::RunArgs;
+use crate::cli::JobArgs;
 
-/// Every key `run` accepts. Defaults are the built-in layer.
+/// A secret from the configuration: never shown by `Debug`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Every configuration key. Defaults are the built-in layer; each command uses the keys
+/// that apply to it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct RunSettings {
+pub struct Settings {
     /// File, folder or glob; none: the shipped sample.
     pub input: Option<String>,
     pub output: PathBuf,
-    /// Worker actors; none: the number of cores.
+    /// Worker actors of `run`; none: the number of cores.
     pub workers: Option<usize>,
     #[serde(deserialize_with = "bytes")]
     pub chunk_size: u64,
@@ -34,12 +46,30 @@ pub struct RunSettings {
     pub lease_timeout_seconds: u64,
     /// A chunk failing this many times fails the job.
     pub max_attempts: u32,
+    /// `master`: where to serve the API.
+    pub listen: String,
+    /// `master`: the URL workers reach it at; `worker`: the URL of its metrics.
+    pub advertise: Option<String>,
+    /// `worker`, `status`: the master's URL.
+    pub master: Option<String>,
+    /// The shared API token (`WATTSWARM_TOKEN`).
+    pub token: Option<Secret>,
+    /// A file holding the token (`WATTSWARM_TOKEN_FILE`, e.g. a Docker secret).
+    pub token_file: Option<PathBuf>,
+    /// `worker`: its id.
+    pub worker_id: Option<String>,
+    /// `worker`: where to serve its /metrics.
+    pub metrics_listen: String,
+    /// `worker`: seconds between heartbeats while a chunk runs.
+    pub heartbeat_seconds: u64,
+    /// `master`: exit when the job is done.
+    pub exit_when_done: bool,
 }
 
-impl Default for RunSettings {
+impl Default for Settings {
     fn default() -> Self {
         let chunk = wattswarm_core::process::Settings::default();
-        RunSettings {
+        Settings {
             input: None,
             output: PathBuf::from("wattswarm-out"),
             workers: None,
@@ -52,6 +82,15 @@ impl Default for RunSettings {
             read_block: chunk.read_block as u64,
             lease_timeout_seconds: 30,
             max_attempts: 3,
+            listen: "0.0.0.0:7070".into(),
+            advertise: None,
+            master: None,
+            token: None,
+            token_file: None,
+            worker_id: None,
+            metrics_listen: "0.0.0.0:9101".into(),
+            heartbeat_seconds: 1,
+            exit_when_done: false,
         }
     }
 }
@@ -89,39 +128,56 @@ fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     }
 }
 
-impl RunSettings {
-    /// Builds the layers. `env` is the environment to read (the process's, in `main`).
-    pub fn load(args: &RunArgs, env: Option<config::Map<String, String>>) -> Result<RunSettings> {
+/// Flags that override configuration keys.
+#[derive(Default)]
+pub struct Overrides(Vec<(&'static str, Value)>);
+
+impl Overrides {
+    pub fn set(&mut self, key: &'static str, v: Option<impl Into<Value>>) -> &mut Self {
+        if let Some(v) = v {
+            self.0.push((key, v.into()));
+        }
+        self
+    }
+
+    pub fn flag(&mut self, key: &'static str, on: bool) -> &mut Self {
+        if on {
+            self.0.push((key, true.into()));
+        }
+        self
+    }
+
+    /// The flags every job has.
+    pub fn job(args: &JobArgs) -> Overrides {
+        let mut o = Overrides::default();
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        o.set("input", args.input.clone())
+            .set("output", path(&args.output))
+            .set("chunk_size", args.chunk_size.clone())
+            .set("households", path(&args.households))
+            .flag("quiet", args.quiet);
+        o
+    }
+}
+
+impl Settings {
+    /// Builds the layers. `env` replaces the process environment (for tests).
+    pub fn load(config_file: Option<&Path>, overrides: &Overrides, env: Option<config::Map<String, String>>) -> Result<Settings> {
         let mut b = Config::builder();
-        match &args.config {
+        match config_file {
             Some(p) => {
                 if !p.exists() {
                     bail!("configuration file {} does not exist", p.display());
                 }
-                b = b.add_source(File::from(p.as_path()).format(FileFormat::Toml).required(true));
+                b = b.add_source(File::from(p).format(FileFormat::Toml).required(true));
             }
             None => b = b.add_source(File::new("wattswarm.toml", FileFormat::Toml).required(false)),
         }
         b = b.add_source(Environment::with_prefix("WATTSWARM").try_parsing(true).source(env));
-        if let Some(v) = &args.input {
-            b = b.set_override("input", v.as_str())?;
+        for (k, v) in &overrides.0 {
+            b = b.set_override(*k, v.clone())?;
         }
-        if let Some(v) = &args.output {
-            b = b.set_override("output", v.to_string_lossy().as_ref())?;
-        }
-        if let Some(v) = args.workers {
-            b = b.set_override("workers", v as u64)?;
-        }
-        if let Some(v) = &args.chunk_size {
-            b = b.set_override("chunk_size", v.as_str())?;
-        }
-        if let Some(v) = &args.households {
-            b = b.set_override("households", v.to_string_lossy().as_ref())?;
-        }
-        if args.quiet {
-            b = b.set_override("quiet", true)?;
-        }
-        let s: RunSettings = b
+        let s: Settings = b
             .build()
             .and_then(|c| c.try_deserialize())
             .context("invalid configuration")?;
@@ -139,8 +195,8 @@ impl RunSettings {
         if self.batch_rows < 1024 || self.row_group_rows < self.batch_rows {
             bail!("invalid configuration: need batch_rows >= 1024 and row_group_rows >= batch_rows");
         }
-        if self.max_attempts == 0 || self.lease_timeout_seconds == 0 {
-            bail!("invalid configuration: max_attempts and lease_timeout_seconds must be at least 1");
+        if self.max_attempts == 0 || self.lease_timeout_seconds == 0 || self.heartbeat_seconds == 0 {
+            bail!("invalid configuration: max_attempts, lease_timeout_seconds and heartbeat_seconds must be at least 1");
         }
         Ok(())
     }
@@ -148,6 +204,30 @@ impl RunSettings {
     pub fn workers(&self) -> usize {
         self.workers
             .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+    }
+
+    /// The shared API token, from `token` or the file `token_file` names.
+    pub fn token(&self) -> Result<String> {
+        if let Some(t) = self.token.as_ref().filter(|t| !t.0.trim().is_empty()) {
+            return Ok(t.0.trim().to_owned());
+        }
+        if let Some(p) = &self.token_file {
+            let t = std::fs::read_to_string(p).with_context(|| format!("cannot read the token file {}", p.display()))?;
+            if t.trim().is_empty() {
+                bail!("the token file {} is empty", p.display());
+            }
+            return Ok(t.trim().to_owned());
+        }
+        bail!("no API token: set WATTSWARM_TOKEN, or WATTSWARM_TOKEN_FILE to a file holding it (a Docker secret); master and workers must share it")
+    }
+
+    pub fn job_settings(&self) -> wattswarm_core::process::Settings {
+        wattswarm_core::process::Settings {
+            batch_rows: self.batch_rows,
+            row_group_rows: self.row_group_rows,
+            zstd_level: self.zstd_level,
+            read_block: self.read_block as usize,
+        }
     }
 }
 
@@ -175,17 +255,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("w.toml");
         std::fs::write(&file, "workers = 3\nchunk_size = \"1MiB\"\nzstd_level = 5\n").unwrap();
-        let mut args = RunArgs {
-            config: Some(file),
-            ..Default::default()
-        };
-        let s = RunSettings::load(&args, env(&[])).unwrap();
+        let none = Overrides::default();
+        let s = Settings::load(Some(&file), &none, env(&[])).unwrap();
         assert_eq!((s.workers, s.chunk_size, s.zstd_level), (Some(3), 1 << 20, 5));
         assert_eq!(s.output, PathBuf::from("wattswarm-out"), "built-in default");
-        let s = RunSettings::load(&args, env(&[("WATTSWARM_WORKERS", "4"), ("WATTSWARM_CHUNK_SIZE", "2048")])).unwrap();
+        let s = Settings::load(Some(&file), &none, env(&[("WATTSWARM_WORKERS", "4"), ("WATTSWARM_CHUNK_SIZE", "2048")])).unwrap();
         assert_eq!((s.workers, s.chunk_size), (Some(4), 2048), "environment over file");
-        args.workers = Some(5);
-        let s = RunSettings::load(&args, env(&[("WATTSWARM_WORKERS", "4")])).unwrap();
+        let mut flags = Overrides::default();
+        flags.set("workers", Some(5u64));
+        let s = Settings::load(Some(&file), &flags, env(&[("WATTSWARM_WORKERS", "4")])).unwrap();
         assert_eq!(s.workers, Some(5), "flag over environment");
     }
 
@@ -194,23 +272,31 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("w.toml");
         std::fs::write(&file, "wrokers = 3\n").unwrap();
-        let args = RunArgs {
-            config: Some(file.clone()),
-            ..Default::default()
-        };
-        let e = format!("{:#}", RunSettings::load(&args, env(&[])).unwrap_err());
+        let none = Overrides::default();
+        let e = format!("{:#}", Settings::load(Some(&file), &none, env(&[])).unwrap_err());
         assert!(e.contains("wrokers"), "{e}");
         std::fs::write(&file, "workers = \"many\"\n").unwrap();
-        let e = format!("{:#}", RunSettings::load(&args, env(&[])).unwrap_err());
+        let e = format!("{:#}", Settings::load(Some(&file), &none, env(&[])).unwrap_err());
         assert!(e.contains("workers"), "{e}");
-        let e = format!("{:#}", RunSettings::load(&RunArgs::default(), env(&[("WATTSWARM_CHUNK_SIZE", "12XB")])).unwrap_err());
+        let e = format!("{:#}", Settings::load(None, &none, env(&[("WATTSWARM_CHUNK_SIZE", "12XB")])).unwrap_err());
         assert!(e.contains("unknown size unit"), "{e}");
-        let e = format!("{:#}", RunSettings::load(&RunArgs::default(), env(&[("WATTSWARM_ZSTD_LEVEL", "99")])).unwrap_err());
+        let e = format!("{:#}", Settings::load(None, &none, env(&[("WATTSWARM_ZSTD_LEVEL", "99")])).unwrap_err());
         assert!(e.contains("zstd_level"), "{e}");
-        let missing = RunArgs {
-            config: Some(dir.path().join("nope.toml")),
-            ..Default::default()
-        };
-        assert!(RunSettings::load(&missing, env(&[])).unwrap_err().to_string().contains("does not exist"));
+        assert!(Settings::load(Some(&dir.path().join("nope.toml")), &none, env(&[])).unwrap_err().to_string().contains("does not exist"));
+    }
+
+    #[test]
+    fn the_token_comes_from_the_environment_or_a_file_and_never_shows() {
+        let none = Overrides::default();
+        let s = Settings::load(None, &none, env(&[("WATTSWARM_TOKEN", "s3cret-value")])).unwrap();
+        assert_eq!(s.token().unwrap(), "s3cret-value");
+        assert!(!format!("{s:?}").contains("s3cret"), "Debug hides the token");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("token");
+        std::fs::write(&f, "from-file\n").unwrap();
+        let s = Settings::load(None, &none, env(&[("WATTSWARM_TOKEN_FILE", f.to_str().unwrap())])).unwrap();
+        assert_eq!(s.token().unwrap(), "from-file");
+        let e = Settings::load(None, &none, env(&[])).unwrap().token().unwrap_err().to_string();
+        assert!(e.contains("WATTSWARM_TOKEN"), "{e}");
     }
 }

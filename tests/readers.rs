@@ -1,6 +1,7 @@
 //! The Parquet output read back by other readers (pyarrow, DuckDB, Polars), the way
-//! analysts will read it. Needs a Python with those packages: `WATTSWARM_PYTHON`, or the
-//! virtual environment `scripts/test` makes. Missing Python fails the test, loudly.
+//! analysts will read it. Needs the virtual environment `scripts/test` makes (or one
+//! named by `ANCHORS_VENV`) with those packages. Missing Python fails the test, loudly.
+//! (Test variables avoid the `WATTSWARM_` prefix: those are configuration keys.)
 mod common;
 
 use std::path::PathBuf;
@@ -9,12 +10,13 @@ use std::process::Command;
 use common::{generate, read_json, run_ok};
 
 fn python() -> PathBuf {
-    let p = std::env::var_os("WATTSWARM_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wattswarm-anchors/bin/python")
-    });
+    let venv = std::env::var_os("ANCHORS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wattswarm-anchors"));
+    let p = venv.join("bin/python");
     assert!(
         p.exists(),
-        "{} not found: run scripts/test (it installs pyarrow, duckdb and polars), or set WATTSWARM_PYTHON",
+        "{} not found: run scripts/test (it installs pyarrow, duckdb and polars), or set ANCHORS_VENV",
         p.display()
     );
     p

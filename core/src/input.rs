@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::layout::{Households, Layout, HEADER_FOUR, HEADER_SIX, HOUSEHOLDS_FILE};
 
 /// One input file, checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputFile {
     pub path: PathBuf,
     pub len: u64,

@@ -20,7 +20,7 @@ use crate::parse::{Line, Parser, Reason};
 use crate::storage::{household_day_partial_name, part_name, rejects_partial_name, Output};
 
 /// Tuning knobs of the chunk pipeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Settings {
     /// Rows per Arrow record batch handed to the Parquet encoder.
     pub batch_rows: usize,
@@ -68,6 +68,8 @@ pub struct ChunkReport {
     pub aggregate: ChunkAggregate,
     pub parquet_bytes: u64,
     pub stages: StageSeconds,
+    /// Wall time of the whole chunk.
+    pub seconds: f64,
 }
 
 /// Rejected lines of one chunk as `index,reason,raw`, with the line's index inside the
@@ -121,19 +123,27 @@ impl Rejects {
     }
 }
 
-/// Processes one chunk for one attempt. `progress` receives input bytes as they are done.
-pub fn process_chunk(job: &JobSpec, chunk: &ChunkSpec, attempt: u32, progress: &mut dyn FnMut(u64)) -> Result<ChunkReport> {
+/// Processes one chunk for one attempt by `worker`. `progress` receives input bytes as
+/// they are done.
+pub fn process_chunk(
+    job: &JobSpec,
+    chunk: &ChunkSpec,
+    attempt: u32,
+    worker: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<ChunkReport> {
+    let tag = format!("{worker}.a{attempt}");
     let started = Instant::now();
     let out = &job.output;
     let s = &job.settings;
     let props = properties(s.zstd_level, s.row_group_rows)?;
     let part_rel = part_name(chunk.id);
-    let part_tmp = out.temp_path(&part_rel, attempt);
+    let part_tmp = out.temp_path(&part_rel, &tag);
     let mut writer = PartWriter::create(&part_tmp, props.clone(), s.batch_rows)?;
     let mut parser = Parser::new(chunk.layout, job.households.clone());
     let mut agg = Aggregator::default();
     let rejects_rel = rejects_partial_name(chunk.id);
-    let rejects_tmp = out.temp_path(&rejects_rel, attempt);
+    let rejects_tmp = out.temp_path(&rejects_rel, &tag);
     let mut rejects: Option<Rejects> = None;
     let mut failure: Option<Error> = None;
 
@@ -195,7 +205,7 @@ pub fn process_chunk(job: &JobSpec, chunk: &ChunkSpec, attempt: u32, progress: &
     let (aggregate, days) = agg.finish(&parser.dicts);
 
     let hd_rel = household_day_partial_name(chunk.id);
-    let hd_tmp = out.temp_path(&hd_rel, attempt);
+    let hd_tmp = out.temp_path(&hd_rel, &tag);
     write_household_day_partial(&hd_tmp, &days, props)?;
     out.commit(&hd_tmp, &hd_rel)?;
     if let Some(r) = rejects {
@@ -214,6 +224,7 @@ pub fn process_chunk(job: &JobSpec, chunk: &ChunkSpec, attempt: u32, progress: &
         attempt,
         aggregate,
         parquet_bytes,
+        seconds: total,
         stages: StageSeconds {
             read: read_s,
             parse: (total - read_s - encode - write).max(0.0),

@@ -51,11 +51,33 @@ impl Output {
         Ok(())
     }
 
-    /// The temporary name of `rel` for one attempt: hidden, in the same directory.
-    pub fn temp_path(&self, rel: &str, attempt: u32) -> PathBuf {
+    /// The temporary name of `rel` for one writer: hidden, in the same directory. `tag`
+    /// names the writer and attempt (`worker-3.a2`), so no two writers share a name.
+    pub fn temp_path(&self, rel: &str, tag: &str) -> PathBuf {
         let p = self.root.join(rel);
         let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        p.with_file_name(format!(".{name}.attempt-{attempt}.tmp"))
+        let tag: String = tag
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+            .collect();
+        p.with_file_name(format!(".{name}.{tag}.tmp"))
+    }
+
+    /// Removes temporary files that writers which died left behind (`.*.tmp`).
+    pub fn remove_temps(&self) -> Result<usize> {
+        let mut n = 0;
+        for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
+            let dir = self.root.join(d);
+            let Ok(entries) = fs::read_dir(&dir) else { continue };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && name.ends_with(".tmp") {
+                    fs::remove_file(e.path()).map_err(|err| Error::io("remove", e.path(), err))?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
     }
 
     /// Moves a finished temporary file into place, unless another attempt already did.
@@ -71,7 +93,7 @@ impl Output {
 
     /// Writes a small file atomically (temp, sync, rename), replacing any earlier one.
     pub fn write_atomic(&self, rel: &str, bytes: &[u8]) -> Result<()> {
-        let temp = self.temp_path(rel, 0);
+        let temp = self.temp_path(rel, "w");
         let dest = self.root.join(rel);
         if let Some(parent) = dest.parent() {
             fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
@@ -116,6 +138,9 @@ pub fn household_day_partial_name(chunk: u32) -> String {
 pub fn rejects_partial_name(chunk: u32) -> String {
     format!("{STATE_DIR}/rejects-{chunk:05}.csv")
 }
+
+/// The job's manifest: what a restarted master checks before it resumes.
+pub const MANIFEST: &str = "_state/job.json";
 
 pub fn report_name(chunk: u32) -> String {
     format!("{STATE_DIR}/chunk-{chunk:05}.json")

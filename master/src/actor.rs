@@ -1,16 +1,18 @@
 //! The master actor: owns the chunk table, merges what workers report, finishes the job.
 //!
 //! ```text
-//!  worker ──RequestLease──▶ ┌────────────┐
-//!  worker ──Heartbeat─────▶ │   master   │── all done ──▶ write_results (blocking thread)
-//!  worker ──Report────────▶ │ coordinator│                  └─▶ results/, _SUCCESS
-//!  people ──GetStatus─────▶ │ + JobAggr. │
-//!                           └────────────┘
+//!  worker ──Register──────▶ ┌─────────────┐
+//!  worker ──RequestLease──▶ │   master    │── all done ──▶ write_results (blocking thread)
+//!  worker ──Heartbeat─────▶ │ Coordinator │                 └─▶ results/, _SUCCESS
+//!  worker ──Report────────▶ │ JobAggregate│
+//!  people ──GetStatus─────▶ └─────────────┘
 //! ```
-//! Every message is small (a partial aggregate is bounded by the number of groups, not
-//! rows), and the mailbox is bounded, so a burst of workers slows down rather than
-//! filling memory.
+//! Only this actor changes the chunk table and the merged aggregate, so there are no
+//! locks. Every message is small (a partial aggregate is bounded by the number of
+//! groups, not rows) and the mailbox is bounded, so a burst of workers slows down rather
+//! than filling memory.
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -18,13 +20,16 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use wattswarm_core::aggregate::JobAggregate;
 use wattswarm_core::chunk::ChunkSpec;
+use wattswarm_core::input::Input;
 use wattswarm_core::process::Settings;
-use wattswarm_core::protocol::LeaseReply;
+use wattswarm_core::protocol::{JobInfo, LeaseReply};
 use wattswarm_core::storage::{report_name, Output};
 use wattswarm_worker::ChunkOutcome;
 
 use crate::coordinator::{Accept, ChunkCounts, Coordinator, CoordinatorConfig};
+use crate::metrics::MasterMetrics;
 use crate::results::{headline, write_results, Headline, JobSummary, RunFacts};
+use crate::state::Prepared;
 use crate::JobError;
 
 /// What a finished job hands back.
@@ -39,12 +44,27 @@ pub type Done = oneshot::Sender<Result<JobOutcome, JobError>>;
 #[derive(Debug, Clone)]
 struct WorkerSeen {
     last_seen: Instant,
-    chunk: Option<u32>,
     bytes: u64,
+    chunk_started: Option<Instant>,
     chunks_done: u64,
+    bytes_done: u64,
+    metrics_url: Option<String>,
+}
+
+/// Everything the master actor starts from.
+pub struct MasterSetup {
+    pub prepared: Prepared,
+    pub input: Input,
+    pub output: Output,
+    pub settings: Settings,
+    pub coordinator: CoordinatorConfig,
+    pub metrics: Arc<MasterMetrics>,
+    /// The URL workers reach this master at, shown in the status.
+    pub master_url: Option<String>,
 }
 
 pub struct MasterActor {
+    job_id: String,
     coord: Coordinator,
     agg: JobAggregate,
     /// Lines per chunk, from accepted reports (turns rejects' indices into line numbers).
@@ -52,15 +72,21 @@ pub struct MasterActor {
     parquet_bytes: u64,
     output: Output,
     settings: Settings,
-    files: usize,
+    input: Input,
     input_bytes: u64,
+    lease_timeout: Duration,
     started: Instant,
+    /// Input bytes done when this master started (resumed chunks), for the rate.
+    bytes_at_start: u64,
     workers: HashMap<String, WorkerSeen>,
     done: Option<Done>,
     phase: Phase,
+    metrics: Arc<MasterMetrics>,
+    master_url: Option<String>,
+    last_waiting_note: Instant,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Phase {
     Running,
@@ -70,41 +96,68 @@ pub enum Phase {
 }
 
 impl MasterActor {
-    pub fn new(
-        chunks: Vec<ChunkSpec>,
-        files: usize,
-        output: Output,
-        settings: Settings,
-        config: CoordinatorConfig,
-        done: Done,
-    ) -> MasterActor {
-        let input_bytes = chunks.iter().map(|c| c.len()).sum();
-        let n = chunks.len();
-        MasterActor {
-            coord: Coordinator::new(chunks, &[], config),
-            agg: JobAggregate::default(),
-            lines: vec![0; n],
-            parquet_bytes: 0,
+    pub fn new(setup: MasterSetup, done: Done) -> MasterActor {
+        let MasterSetup {
+            prepared,
+            input,
             output,
             settings,
-            files,
+            coordinator,
+            metrics,
+            master_url,
+        } = setup;
+        let input_bytes = prepared.chunks.iter().map(|c| c.len()).sum();
+        let n = prepared.chunks.len();
+        let done_ids: Vec<u32> = prepared.done.iter().map(|r| r.chunk).collect();
+        let mut agg = JobAggregate::default();
+        let mut lines = vec![0; n];
+        let mut parquet_bytes = 0;
+        let mut bytes_at_start = 0;
+        for r in &prepared.done {
+            agg.merge(&r.aggregate);
+            lines[r.chunk as usize] = r.aggregate.totals.lines;
+            parquet_bytes += r.parquet_bytes;
+            bytes_at_start += r.aggregate.totals.input_bytes;
+        }
+        metrics.chunks_resumed.inc_by(done_ids.len() as u64);
+        metrics.input_bytes.set(input_bytes as i64);
+        MasterActor {
+            job_id: prepared.manifest.job_id.clone(),
+            lease_timeout: coordinator.lease_timeout,
+            coord: Coordinator::new(prepared.chunks, &done_ids, coordinator),
+            agg,
+            lines,
+            parquet_bytes,
+            output,
+            settings,
+            input,
             input_bytes,
             started: Instant::now(),
+            bytes_at_start,
             workers: HashMap::new(),
             done: Some(done),
             phase: Phase::Running,
+            metrics,
+            master_url,
+            last_waiting_note: Instant::now(),
         }
     }
 
     fn seen(&mut self, worker: &str) -> &mut WorkerSeen {
         let w = self.workers.entry(worker.to_owned()).or_insert(WorkerSeen {
             last_seen: Instant::now(),
-            chunk: None,
             bytes: 0,
+            chunk_started: None,
             chunks_done: 0,
+            bytes_done: 0,
+            metrics_url: None,
         });
         w.last_seen = Instant::now();
         w
+    }
+
+    fn alive(&self) -> usize {
+        self.workers.values().filter(|w| w.last_seen.elapsed() < self.lease_timeout).count()
     }
 
     fn fail_job(&mut self, err: JobError) {
@@ -125,7 +178,7 @@ impl MasterActor {
         let facts = RunFacts {
             seconds: 0.0,
             workers: self.workers.len(),
-            files: self.files,
+            files: self.input.files.len(),
             parquet_bytes: self.parquet_bytes,
         };
         let started = self.started;
@@ -135,21 +188,82 @@ impl MasterActor {
                 ..facts
             };
             let summary = write_results(&out, &chunks, &lines, &agg, &settings, facts)?;
+            out.remove_temps()?;
             Ok::<_, JobError>(JobOutcome {
                 summary,
                 headline: headline(&agg),
             })
         });
         ctx.spawn(fut.into_actor(self).map(|res, act, _| {
-            let res = res.unwrap_or_else(|e| Err(JobError::Core(wattswarm_core::Error::Corrupt {
-                path: act.output.root().to_owned(),
-                reason: format!("writing the results panicked: {e}"),
-            })));
+            let res = res.unwrap_or_else(|e| {
+                Err(JobError::Core(wattswarm_core::Error::Corrupt {
+                    path: act.output.root().to_owned(),
+                    reason: format!("writing the results panicked: {e}"),
+                }))
+            });
             act.phase = if res.is_ok() { Phase::Done } else { Phase::Failed };
             if let Some(tx) = act.done.take() {
                 let _ = tx.send(res);
             }
         }));
+    }
+
+    fn status(&self) -> JobStatus {
+        let done: u64 = self.coord.chunks().filter(|c| self.coord.is_done(c.id)).map(|c| c.len()).sum();
+        let running = self.coord.running();
+        let mut workers: Vec<WorkerStatus> = self
+            .workers
+            .iter()
+            .map(|(id, w)| {
+                let chunk = running.get(id).copied();
+                let bytes = if chunk.is_some() { w.bytes } else { 0 };
+                let secs = w.chunk_started.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+                WorkerStatus {
+                    id: id.clone(),
+                    chunk,
+                    chunk_bytes_done: bytes,
+                    mb_per_second: if chunk.is_some() && secs > 0.0 { bytes as f64 / 1e6 / secs } else { 0.0 },
+                    chunks_done: w.chunks_done,
+                    bytes_done: w.bytes_done,
+                    seconds_since_seen: w.last_seen.elapsed().as_secs_f64(),
+                    metrics_url: w.metrics_url.clone(),
+                }
+            })
+            .collect();
+        workers.sort_by(|a, b| a.id.cmp(&b.id));
+        let in_flight: u64 = workers.iter().map(|w| w.chunk_bytes_done).sum();
+        let bytes_done = (done + in_flight).min(self.input_bytes);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let rate = (bytes_done.saturating_sub(self.bytes_at_start)) as f64 / elapsed.max(1e-3);
+        let left = self.input_bytes - bytes_done;
+        JobStatus {
+            job_id: self.job_id.clone(),
+            master_url: self.master_url.clone(),
+            phase: self.phase,
+            chunks: self.coord.counts(),
+            input_bytes: self.input_bytes,
+            bytes_done,
+            rows: self.agg.totals.rows,
+            rejected: self.agg.totals.rejected,
+            elapsed_seconds: elapsed,
+            mb_per_second: rate / 1e6,
+            eta_seconds: if left == 0 { Some(0.0) } else if rate > 0.0 { Some(left as f64 / rate) } else { None },
+            leases_expired: self.coord.expired,
+            workers_alive: self.alive(),
+            workers,
+        }
+    }
+
+    /// Brings the gauges up to date (before a scrape).
+    fn refresh_gauges(&self) {
+        let s = self.status();
+        let m = &self.metrics;
+        for (state, n) in [("pending", s.chunks.pending), ("running", s.chunks.running), ("done", s.chunks.done), ("failed", s.chunks.failed)] {
+            m.chunks.with_label_values(&[state]).set(n as i64);
+        }
+        m.workers_alive.set(s.workers_alive as i64);
+        m.progress.set(s.bytes_done as f64 / s.input_bytes.max(1) as f64);
+        m.eta.set(s.eta_seconds.unwrap_or(-1.0));
     }
 }
 
@@ -157,15 +271,52 @@ impl Actor for MasterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(64);
+        ctx.set_mailbox_capacity(256);
         ctx.run_interval(Duration::from_secs(1), |act, _| {
             for chunk in act.coord.expire(Instant::now()) {
-                tracing::warn!(chunk, "lease expired; the chunk goes back to the queue");
+                tracing::warn!(chunk, "lease expired: its worker stopped heartbeating; the chunk goes to another worker");
+                act.metrics.leases_expired.inc();
+                act.metrics.chunks_retried.inc();
+            }
+            if act.phase == Phase::Running && act.alive() == 0 && act.last_waiting_note.elapsed() >= Duration::from_secs(10) {
+                act.last_waiting_note = Instant::now();
+                let c = act.coord.counts();
+                eprintln!(
+                    "wattswarm master: waiting for workers ({} of {} chunks left); start some with: wattswarm worker --master {}",
+                    c.pending + c.running,
+                    act.coord.len(),
+                    act.master_url.as_deref().unwrap_or("URL")
+                );
             }
         });
         if self.coord.is_empty() {
             self.fail_job(JobError::Core(wattswarm_core::Error::NoInput("(every input file is empty)".into())));
+        } else if self.coord.is_finished() {
+            self.finish(ctx);
         }
+    }
+}
+
+/// A worker joins (`POST /v1/register`).
+#[derive(Message)]
+#[rtype(result = "JobInfo")]
+pub struct Register {
+    pub worker: String,
+    pub metrics_url: Option<String>,
+}
+
+impl Handler<Register> for MasterActor {
+    type Result = MessageResult<Register>;
+
+    fn handle(&mut self, msg: Register, _: &mut Context<Self>) -> Self::Result {
+        tracing::info!(worker = %msg.worker, "worker joined");
+        self.seen(&msg.worker).metrics_url = msg.metrics_url;
+        MessageResult(JobInfo {
+            job_id: self.job_id.clone(),
+            output: self.output.root().to_owned(),
+            households: self.input.households.as_deref().cloned(),
+            settings: self.settings.clone(),
+        })
     }
 }
 
@@ -182,15 +333,13 @@ impl Handler<RequestLease> for MasterActor {
     fn handle(&mut self, msg: RequestLease, _: &mut Context<Self>) -> Self::Result {
         if self.phase != Phase::Running {
             let reply = if self.phase == Phase::Finishing { LeaseReply::Wait } else { LeaseReply::Finished };
+            self.seen(&msg.worker);
             return MessageResult(reply);
         }
         let reply = self.coord.lease(&msg.worker, Instant::now());
         let w = self.seen(&msg.worker);
-        w.chunk = match &reply {
-            LeaseReply::Work(l) => Some(l.chunk.id),
-            _ => None,
-        };
         w.bytes = 0;
+        w.chunk_started = matches!(reply, LeaseReply::Work(_)).then(Instant::now);
         MessageResult(reply)
     }
 }
@@ -211,7 +360,6 @@ impl Handler<Heartbeat> for MasterActor {
         let held = self.coord.heartbeat(&msg.worker, msg.chunk, Instant::now());
         let w = self.seen(&msg.worker);
         if held {
-            w.chunk = Some(msg.chunk);
             w.bytes = msg.bytes;
         }
         held
@@ -231,21 +379,25 @@ impl Handler<Report> for MasterActor {
 
     fn handle(&mut self, msg: Report, ctx: &mut Context<Self>) {
         let w = self.seen(&msg.worker);
-        w.chunk = None;
         w.bytes = 0;
+        w.chunk_started = None;
         match msg.outcome {
             ChunkOutcome::Done(report) => {
                 if self.coord.complete(report.chunk, report.attempt) == Accept::Stale {
                     tracing::info!(chunk = report.chunk, attempt = report.attempt, "late report of an old attempt ignored");
+                    self.metrics.stale_reports.inc();
                     return;
                 }
-                self.seen(&msg.worker).chunks_done += 1;
+                let w = self.seen(&msg.worker);
+                w.chunks_done += 1;
+                w.bytes_done += report.aggregate.totals.input_bytes;
                 // Kept with the output, so a restarted master need not redo the chunk.
                 let json = serde_json::to_vec(&report).expect("reports serialise");
                 if let Err(e) = self.output.write_atomic(&report_name(report.chunk), &json) {
                     self.fail_job(e.into());
                     return;
                 }
+                self.metrics.record(&report);
                 self.agg.merge(&report.aggregate);
                 self.lines[report.chunk as usize] = report.aggregate.totals.lines;
                 self.parquet_bytes += report.parquet_bytes;
@@ -255,34 +407,60 @@ impl Handler<Report> for MasterActor {
             }
             ChunkOutcome::Failed { chunk, attempt, error } => {
                 tracing::warn!(chunk, attempt, worker = %msg.worker, "chunk failed: {error}");
-                if let Err(ex) = self.coord.fail(chunk, attempt, error) {
-                    self.fail_job(JobError::ChunkFailed {
+                self.metrics.chunk_failures.inc();
+                match self.coord.fail(chunk, attempt, error) {
+                    Ok(Accept::Accepted) => self.metrics.chunks_retried.inc(),
+                    Ok(Accept::Stale) => {}
+                    Err(ex) => self.fail_job(JobError::ChunkFailed {
                         chunk,
                         path: ex.spec.path.display().to_string(),
                         start: ex.spec.start,
                         end: ex.spec.end,
                         attempts: ex.attempts,
                         error: ex.error,
-                    });
+                    }),
                 }
             }
         }
     }
 }
 
+/// A worker leaves: its leases go back to the queue at once.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub worker: String,
+}
+
+impl Handler<Leave> for MasterActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Context<Self>) {
+        let back = self.coord.release_worker(&msg.worker);
+        self.metrics.chunks_retried.inc_by(back.len() as u64);
+        self.workers.remove(&msg.worker);
+        tracing::info!(worker = %msg.worker, handed_back = back.len(), "worker left");
+    }
+}
+
 /// One worker, as the master sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct WorkerStatus {
     pub id: String,
     pub chunk: Option<u32>,
     pub chunk_bytes_done: u64,
+    pub mb_per_second: f64,
     pub chunks_done: u64,
+    pub bytes_done: u64,
     pub seconds_since_seen: f64,
+    pub metrics_url: Option<String>,
 }
 
-/// The job as the master sees it.
-#[derive(Debug, Clone, Serialize)]
+/// The job as the master sees it (`GET /v1/job`).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct JobStatus {
+    pub job_id: String,
+    pub master_url: Option<String>,
     pub phase: Phase,
     pub chunks: ChunkCounts,
     pub input_bytes: u64,
@@ -291,7 +469,10 @@ pub struct JobStatus {
     pub rows: u64,
     pub rejected: u64,
     pub elapsed_seconds: f64,
+    pub mb_per_second: f64,
+    pub eta_seconds: Option<f64>,
     pub leases_expired: u64,
+    pub workers_alive: usize,
     pub workers: Vec<WorkerStatus>,
 }
 
@@ -303,31 +484,33 @@ impl Handler<GetStatus> for MasterActor {
     type Result = MessageResult<GetStatus>;
 
     fn handle(&mut self, _: GetStatus, _: &mut Context<Self>) -> Self::Result {
-        let done: u64 = self.coord.chunks().filter(|c| self.coord.is_done(c.id)).map(|c| c.len()).sum();
-        let running = self.coord.running();
-        let mut workers: Vec<WorkerStatus> = self
-            .workers
-            .iter()
-            .map(|(id, w)| WorkerStatus {
-                id: id.clone(),
-                chunk: running.get(id).copied(),
-                chunk_bytes_done: if running.contains_key(id) { w.bytes } else { 0 },
-                chunks_done: w.chunks_done,
-                seconds_since_seen: w.last_seen.elapsed().as_secs_f64(),
-            })
-            .collect();
-        workers.sort_by(|a, b| a.id.cmp(&b.id));
-        let in_flight: u64 = workers.iter().map(|w| w.chunk_bytes_done).sum();
-        MessageResult(JobStatus {
-            phase: self.phase,
-            chunks: self.coord.counts(),
-            input_bytes: self.input_bytes,
-            bytes_done: (done + in_flight).min(self.input_bytes),
-            rows: self.agg.totals.rows,
-            rejected: self.agg.totals.rejected,
-            elapsed_seconds: self.started.elapsed().as_secs_f64(),
-            leases_expired: self.coord.expired,
-            workers,
-        })
+        MessageResult(self.status())
+    }
+}
+
+/// Updates the gauges, then answers with the metrics text.
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct RenderMetrics;
+
+impl Handler<RenderMetrics> for MasterActor {
+    type Result = String;
+
+    fn handle(&mut self, _: RenderMetrics, _: &mut Context<Self>) -> String {
+        self.refresh_gauges();
+        self.metrics.render()
+    }
+}
+
+/// The job id, to check workers' requests against.
+#[derive(Message)]
+#[rtype(result = "String")]
+pub struct GetJobId;
+
+impl Handler<GetJobId> for MasterActor {
+    type Result = String;
+
+    fn handle(&mut self, _: GetJobId, _: &mut Context<Self>) -> String {
+        self.job_id.clone()
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::protocol::{Lease, LeaseReply};
 
@@ -45,7 +45,7 @@ struct Entry {
 }
 
 /// Chunks by state.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkCounts {
     pub pending: u32,
     pub running: u32,

@@ -4,11 +4,18 @@
 //! * [`actor`]: the master actor that owns the coordinator, merges the partials its
 //!   workers report and finishes the job;
 //! * [`results`]: the files a finished job leaves in `results/`;
-//! * [`standalone`]: the whole job in one process, a master and N worker actors.
+//! * [`standalone`]: the whole job in one process, a master and N worker actors;
+//! * [`state`]: the manifest and chunk reports kept with the output, for resuming;
+//! * [`http`], [`server`], [`metrics`]: the master as a process, serving workers over
+//!   HTTP, with Prometheus metrics.
 pub mod actor;
 pub mod coordinator;
+pub mod http;
+pub mod metrics;
 pub mod results;
+pub mod server;
 pub mod standalone;
+pub mod state;
 
 pub use actor::{JobStatus, MasterActor};
 pub use coordinator::{ChunkCounts, Coordinator, CoordinatorConfig};
@@ -31,4 +38,10 @@ pub enum JobError {
     },
     #[error("the master stopped before the job finished")]
     Interrupted,
+    #[error("cannot listen on {addr}: {source} (is another master running there? choose another --listen)")]
+    Listen {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }

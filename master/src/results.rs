@@ -141,7 +141,7 @@ fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings)
         }
     }
     let rel = format!("{RESULTS_DIR}/household_day.parquet");
-    let tmp = out.temp_path(&rel, 0);
+    let tmp = out.temp_path(&rel, "master");
     let mut w = HouseholdDayWriter::create(&tmp, properties(settings.zstd_level, settings.row_group_rows)?)?;
     let mut cur: Option<HouseholdDay> = None;
     while let Some(Reverse((_, _, i))) = heap.pop() {
@@ -174,7 +174,7 @@ fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings)
 /// Gathers the chunks' rejects into `results/rejects.csv` with file line numbers.
 fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<()> {
     let rel = format!("{RESULTS_DIR}/rejects.csv");
-    let tmp = out.temp_path(&rel, 0);
+    let tmp = out.temp_path(&rel, "master");
     let f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
     let mut w = BufWriter::new(f);
     let werr = |e| Error::io("write", &tmp, e);

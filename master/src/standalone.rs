@@ -7,15 +7,16 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
-use wattswarm_core::chunk::plan;
 use wattswarm_core::input::Input;
 use wattswarm_core::process::{JobSpec, Settings};
 use wattswarm_core::protocol::LeaseReply;
-use wattswarm_core::storage::{Output, PARQUET_DIR, RESULTS_DIR, STATE_DIR, SUCCESS};
+use wattswarm_core::storage::Output;
 use wattswarm_worker::{ChunkOutcome, LeaseSource, SourceError, WorkerActor};
 
-use crate::actor::{GetStatus, Heartbeat, JobOutcome, JobStatus, MasterActor, Report, RequestLease};
+use crate::actor::{GetStatus, Heartbeat, JobOutcome, JobStatus, Leave, MasterActor, MasterSetup, Report, RequestLease};
 use crate::coordinator::CoordinatorConfig;
+use crate::metrics::MasterMetrics;
+use crate::state::prepare;
 use crate::JobError;
 
 /// A worker's way to its master in the same process.
@@ -57,6 +58,10 @@ impl LeaseSource for LocalMaster {
             .await
             .map_err(unreachable)
     }
+
+    async fn leave(&self, worker: &str) -> Result<(), SourceError> {
+        self.0.send(Leave { worker: worker.to_owned() }).await.map_err(unreachable)
+    }
 }
 
 /// What to run.
@@ -86,28 +91,22 @@ impl StandaloneJob {
     }
 }
 
-/// Removes what an earlier job left in the output (only wattswarm's own entries).
-pub fn clear_output(out: &Output) -> Result<(), JobError> {
-    for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
-        out.remove_dir(d)?;
-    }
-    out.remove(SUCCESS)?;
-    out.prepare()?;
-    Ok(())
-}
-
-/// Starts a job: must be called inside an actix system.
+/// Starts a job (or resumes an unfinished run of the same job in the same output): must
+/// be called inside an actix system.
 pub fn run_standalone(input: &Input, opts: &JobOptions) -> Result<StandaloneJob, JobError> {
     let output = Output::new(&opts.output);
-    clear_output(&output)?;
-    let chunks = plan(&input.files, opts.chunk_size);
+    let prepared = prepare(&output, input, opts.chunk_size, &opts.settings)?;
     let (tx, rx) = oneshot::channel();
     let master = MasterActor::new(
-        chunks,
-        input.files.len(),
-        output.clone(),
-        opts.settings.clone(),
-        opts.coordinator.clone(),
+        MasterSetup {
+            prepared,
+            input: input.clone(),
+            output: output.clone(),
+            settings: opts.settings.clone(),
+            coordinator: opts.coordinator.clone(),
+            metrics: Arc::new(MasterMetrics::new()),
+            master_url: None,
+        },
         tx,
     )
     .start();

@@ -1,16 +1,20 @@
-//! The worker actor: lease → process on a blocking thread → report, until the job ends.
-use std::sync::atomic::{AtomicU64, Ordering};
+//! The worker actor: lease → process on a blocking thread → report, until the job ends
+//! or the worker is asked to stop.
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use wattswarm_core::process::{process_chunk, JobSpec};
 use wattswarm_core::protocol::{Lease, LeaseReply};
 
+use crate::metrics::WorkerMetrics;
 use crate::source::{ChunkOutcome, LeaseSource};
 
-/// How far a worker is, shared with whoever shows progress.
-#[derive(Debug, Default)]
+const IDLE: u64 = u32::MAX as u64;
+
+/// How far a worker is, shared with its heartbeat and whoever shows progress.
+#[derive(Debug)]
 pub struct WorkerProgress {
     /// The chunk being processed, or `u32::MAX` when idle.
     pub chunk: AtomicU64,
@@ -18,6 +22,19 @@ pub struct WorkerProgress {
     pub bytes: AtomicU64,
     /// Chunks this worker completed.
     pub chunks_done: AtomicU64,
+    /// Set to stop after the current chunk (SIGTERM).
+    pub stopping: AtomicBool,
+}
+
+impl Default for WorkerProgress {
+    fn default() -> Self {
+        WorkerProgress {
+            chunk: AtomicU64::new(IDLE),
+            bytes: AtomicU64::new(0),
+            chunks_done: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+        }
+    }
 }
 
 /// A worker. It owns no data between chunks: everything a chunk produces is committed to
@@ -27,9 +44,11 @@ pub struct WorkerActor<S: LeaseSource> {
     source: S,
     job: Arc<JobSpec>,
     progress: Arc<WorkerProgress>,
+    metrics: Option<Arc<WorkerMetrics>>,
     /// How long to wait when the master has nothing to lease yet.
     idle_poll: Duration,
     heartbeat: Duration,
+    stopped: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl<S: LeaseSource> WorkerActor<S> {
@@ -38,13 +57,34 @@ impl<S: LeaseSource> WorkerActor<S> {
             id: id.into(),
             source,
             job,
-            progress: Arc::new(WorkerProgress {
-                chunk: AtomicU64::new(u32::MAX as u64),
-                ..Default::default()
-            }),
+            progress: Arc::new(WorkerProgress::default()),
+            metrics: None,
             idle_poll: Duration::from_millis(100),
             heartbeat: Duration::from_secs(1),
+            stopped: None,
         }
+    }
+
+    pub fn with_metrics(mut self, m: Arc<WorkerMetrics>) -> Self {
+        self.metrics = Some(m);
+        self
+    }
+
+    pub fn with_heartbeat(mut self, every: Duration) -> Self {
+        self.heartbeat = every;
+        self
+    }
+
+    /// Shares a progress record made by the caller (to stop the worker from outside).
+    pub fn with_progress(mut self, p: Arc<WorkerProgress>) -> Self {
+        self.progress = p;
+        self
+    }
+
+    /// Sends on `tx` when the actor stops.
+    pub fn on_stop(mut self, tx: tokio::sync::oneshot::Sender<()>) -> Self {
+        self.stopped = Some(tx);
+        self
     }
 
     pub fn progress(&self) -> Arc<WorkerProgress> {
@@ -55,15 +95,32 @@ impl<S: LeaseSource> WorkerActor<S> {
 impl<S: LeaseSource> Actor for WorkerActor<S> {
     type Context = Context<Self>;
 
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(tx) = self.stopped.take() {
+            let _ = tx.send(());
+        }
+    }
+
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(16);
-        let (id, source, job, progress) = (self.id.clone(), self.source.clone(), self.job.clone(), self.progress.clone());
-        ctx.spawn(work_loop(id, source, job, progress, self.idle_poll).into_actor(self).map(|_, _, ctx| ctx.stop()));
+        let lp = Loop {
+            id: self.id.clone(),
+            source: self.source.clone(),
+            job: self.job.clone(),
+            progress: self.progress.clone(),
+            metrics: self.metrics.clone(),
+            idle: self.idle_poll,
+        };
+        ctx.spawn(lp.run().into_actor(self).map(|_, _, ctx| ctx.stop()));
         // Heartbeats go out from the actor's own loop while a chunk runs elsewhere.
         ctx.run_interval(self.heartbeat, |act, ctx| {
             let chunk = act.progress.chunk.load(Ordering::Relaxed);
-            if chunk != u32::MAX as u64 {
-                let (source, id, bytes) = (act.source.clone(), act.id.clone(), act.progress.bytes.load(Ordering::Relaxed));
+            let bytes = act.progress.bytes.load(Ordering::Relaxed);
+            if let Some(m) = &act.metrics {
+                m.chunk_progress_bytes.set(bytes as i64);
+            }
+            if chunk != IDLE {
+                let (source, id) = (act.source.clone(), act.id.clone());
                 ctx.spawn(
                     async move {
                         if let Err(e) = source.heartbeat(&id, chunk as u32, bytes).await {
@@ -77,65 +134,84 @@ impl<S: LeaseSource> Actor for WorkerActor<S> {
     }
 }
 
-async fn work_loop<S: LeaseSource>(
+/// The worker's loop, owned by its actor.
+struct Loop<S> {
     id: String,
     source: S,
     job: Arc<JobSpec>,
     progress: Arc<WorkerProgress>,
+    metrics: Option<Arc<WorkerMetrics>>,
     idle: Duration,
-) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        match source.lease(&id).await {
-            Ok(LeaseReply::Work(lease)) => {
-                backoff = Duration::from_millis(100);
-                let outcome = run_lease(&job, lease, &progress).await;
-                // A report that cannot be delivered is retried: the chunk is done and
-                // committed, and losing the report would only cost a re-run.
-                let mut delay = Duration::from_millis(100);
-                while let Err(e) = source.report(&id, outcome.clone()).await {
-                    tracing::warn!(worker = %id, "could not report, retrying in {delay:?}: {e}");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
-            }
-            Ok(LeaseReply::Wait) => tokio::time::sleep(idle).await,
-            Ok(LeaseReply::Finished) => return,
-            Err(e) => {
-                tracing::warn!(worker = %id, "no lease, retrying in {backoff:?}: {e}");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
 }
 
-async fn run_lease(job: &Arc<JobSpec>, lease: Lease, progress: &Arc<WorkerProgress>) -> ChunkOutcome {
-    let (chunk, attempt) = (lease.chunk.id, lease.attempt);
-    progress.bytes.store(0, Ordering::Relaxed);
-    progress.chunk.store(chunk as u64, Ordering::Relaxed);
-    let (job2, p) = (job.clone(), progress.clone());
-    let result = tokio::task::spawn_blocking(move || {
-        process_chunk(&job2, &lease.chunk, lease.attempt, &mut |b| {
-            p.bytes.fetch_add(b, Ordering::Relaxed);
-        })
-    })
-    .await;
-    progress.chunk.store(u32::MAX as u64, Ordering::Relaxed);
-    match result {
-        Ok(Ok(report)) => {
-            progress.chunks_done.fetch_add(1, Ordering::Relaxed);
-            ChunkOutcome::Done(report)
+impl<S: LeaseSource> Loop<S> {
+    async fn run(self) {
+        let mut backoff = Duration::from_millis(100);
+        while !self.progress.stopping.load(Ordering::Relaxed) {
+            match self.source.lease(&self.id).await {
+                Ok(LeaseReply::Work(lease)) => {
+                    backoff = Duration::from_millis(100);
+                    let outcome = self.run_lease(lease).await;
+                    // A report that cannot be delivered is retried: the chunk is done and
+                    // committed, and losing the report would only cost a re-run.
+                    let mut delay = Duration::from_millis(100);
+                    while let Err(e) = self.source.report(&self.id, outcome.clone()).await {
+                        tracing::warn!(worker = %self.id, "could not report, retrying in {delay:?}: {e}");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                }
+                Ok(LeaseReply::Wait) => tokio::time::sleep(self.idle).await,
+                Ok(LeaseReply::Finished) => return,
+                Err(e) => {
+                    tracing::warn!(worker = %self.id, "no lease, retrying in {backoff:?}: {e}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
         }
-        Ok(Err(e)) => ChunkOutcome::Failed {
-            chunk,
-            attempt,
-            error: e.to_string(),
-        },
-        Err(join) => ChunkOutcome::Failed {
-            chunk,
-            attempt,
-            error: format!("the chunk's thread panicked: {join}"),
-        },
+        if let Err(e) = self.source.leave(&self.id).await {
+            tracing::warn!(worker = %self.id, "could not say goodbye: {e}");
+        }
+    }
+
+    async fn run_lease(&self, lease: Lease) -> ChunkOutcome {
+        let (chunk, attempt) = (lease.chunk.id, lease.attempt);
+        let p = &self.progress;
+        p.bytes.store(0, Ordering::Relaxed);
+        p.chunk.store(chunk as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.busy.set(1);
+        }
+        let (job, p2, id) = (self.job.clone(), p.clone(), self.id.clone());
+        let started = Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
+            process_chunk(&job, &lease.chunk, lease.attempt, &id, &mut |b| {
+                p2.bytes.fetch_add(b, Ordering::Relaxed);
+            })
+        })
+        .await;
+        p.chunk.store(IDLE, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.busy.set(0);
+        }
+        let failed = |error: String| {
+            if let Some(m) = &self.metrics {
+                m.chunks.with_label_values(&["failed"]).inc();
+            }
+            tracing::warn!(worker = %self.id, chunk, attempt, "chunk failed: {error}");
+            ChunkOutcome::Failed { chunk, attempt, error }
+        };
+        match result {
+            Ok(Ok(report)) => {
+                p.chunks_done.fetch_add(1, Ordering::Relaxed);
+                if let Some(m) = &self.metrics {
+                    m.record(&report, started.elapsed().as_secs_f64());
+                }
+                ChunkOutcome::Done(report)
+            }
+            Ok(Err(e)) => failed(e.to_string()),
+            Err(join) => failed(format!("the chunk's thread panicked: {join}")),
+        }
     }
 }

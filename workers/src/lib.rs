@@ -4,8 +4,12 @@
 //! it has a free slot, runs [`wattswarm_core::process::process_chunk`] on a blocking
 //! thread (CPU-bound work never runs on the actor's event loop), heartbeats while it
 //! works, and reports the chunk's partial aggregate. Where the master is, is hidden
-//! behind [`LeaseSource`]: an actor address in one process, HTTP between processes.
+//! behind [`LeaseSource`]: an actor address in one process, HTTP between processes
+//! ([`http::HttpMaster`]). [`remote`] is the `wattswarm worker` process.
 pub mod actor;
+pub mod http;
+pub mod metrics;
+pub mod remote;
 pub mod source;
 
 pub use actor::{WorkerActor, WorkerProgress};

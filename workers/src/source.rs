@@ -14,6 +14,14 @@ pub enum ChunkOutcome {
     Failed { chunk: u32, attempt: u32, error: String },
 }
 
+/// `POST /v1/report`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportMsg {
+    pub worker: String,
+    pub job_id: String,
+    pub outcome: ChunkOutcome,
+}
+
 /// The master could not be reached; the worker waits and tries again.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("master unreachable: {0}")]
@@ -27,4 +35,6 @@ pub trait LeaseSource: Clone + Unpin + 'static {
     fn heartbeat(&self, worker: &str, chunk: u32, bytes_done: u64) -> impl Future<Output = Result<(), SourceError>>;
     /// Reports a finished or failed chunk.
     fn report(&self, worker: &str, outcome: ChunkOutcome) -> impl Future<Output = Result<(), SourceError>>;
+    /// Says this worker is leaving: any lease it still holds goes back to the queue.
+    fn leave(&self, worker: &str) -> impl Future<Output = Result<(), SourceError>>;
 }

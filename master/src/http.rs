@@ -1,0 +1,184 @@
+//! The master's HTTP API (actix-web), for workers and people. Versioned under `/v1/`;
+//! every call needs the shared token (`Authorization: Bearer <token>`), compared in
+//! constant time, except `/healthz`. Bodies are size-limited, and malformed JSON gets a
+//! 400 that says why. ARCHITECTURE.md lists every endpoint.
+use std::sync::Arc;
+
+use actix::Addr;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{error, web, App, HttpResponse, HttpServer};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use wattswarm_core::protocol::{HeartbeatMsg, HeartbeatReply, Register as RegisterMsg, WorkerRef};
+use wattswarm_worker::source::ReportMsg;
+
+use crate::actor::{GetJobId, GetStatus, Heartbeat, Leave, MasterActor, Register, RenderMetrics, Report, RequestLease};
+
+/// Largest request body accepted (a chunk report is a few hundred KiB at most).
+pub const MAX_BODY: usize = 16 << 20;
+
+/// The shared token. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Token(Arc<str>);
+
+impl Token {
+    pub fn new(s: &str) -> Token {
+        Token(s.trim().into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn matches(&self, header: Option<&[u8]>) -> bool {
+        let want = format!("Bearer {}", self.0);
+        match header {
+            Some(h) => h.ct_eq(want.as_bytes()).into(),
+            None => false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+#[derive(Clone)]
+struct State {
+    master: Addr<MasterActor>,
+    token: Token,
+}
+
+fn unavailable(e: actix::MailboxError) -> error::Error {
+    error::ErrorServiceUnavailable(json!({ "error": format!("the master is shutting down: {e}") }).to_string())
+}
+
+async fn check_job(s: &State, job_id: &str) -> Result<(), error::Error> {
+    let current = s.master.send(GetJobId).await.map_err(unavailable)?;
+    if current != job_id {
+        return Err(error::ErrorConflict(
+            json!({ "error": "this master runs another job now: register again" }).to_string(),
+        ));
+    }
+    Ok(())
+}
+
+async fn register(s: web::Data<State>, body: web::Json<RegisterMsg>) -> actix_web::Result<HttpResponse> {
+    let b = body.into_inner();
+    let info = s
+        .master
+        .send(Register {
+            worker: b.worker,
+            metrics_url: b.metrics_url,
+        })
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(info))
+}
+
+async fn lease(s: web::Data<State>, body: web::Json<WorkerRef>) -> actix_web::Result<HttpResponse> {
+    check_job(&s, &body.job_id).await?;
+    let reply = s.master.send(RequestLease { worker: body.into_inner().worker }).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(reply))
+}
+
+async fn heartbeat(s: web::Data<State>, body: web::Json<HeartbeatMsg>) -> actix_web::Result<HttpResponse> {
+    check_job(&s, &body.job_id).await?;
+    let b = body.into_inner();
+    let held = s
+        .master
+        .send(Heartbeat {
+            worker: b.worker,
+            chunk: b.chunk,
+            bytes: b.bytes_done,
+        })
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(HeartbeatReply { held }))
+}
+
+async fn report(s: web::Data<State>, body: web::Json<ReportMsg>) -> actix_web::Result<HttpResponse> {
+    check_job(&s, &body.job_id).await?;
+    let b = body.into_inner();
+    s.master
+        .send(Report {
+            worker: b.worker,
+            outcome: b.outcome,
+        })
+        .await
+        .map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+async fn leave(s: web::Data<State>, body: web::Json<WorkerRef>) -> actix_web::Result<HttpResponse> {
+    s.master.send(Leave { worker: body.into_inner().worker }).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(json!({})))
+}
+
+async fn job(s: web::Data<State>) -> actix_web::Result<HttpResponse> {
+    Ok(HttpResponse::Ok().json(s.master.send(GetStatus).await.map_err(unavailable)?))
+}
+
+async fn metrics(s: web::Data<State>) -> actix_web::Result<HttpResponse> {
+    let text = s.master.send(RenderMetrics).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
+}
+
+async fn auth(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    if req.path() != "/healthz" {
+        let token = &req.app_data::<web::Data<State>>().expect("state is registered").token;
+        let header = req.headers().get("authorization").map(|h| h.as_bytes());
+        if !token.matches(header) {
+            return Err(error::ErrorUnauthorized(
+                json!({ "error": "missing or wrong token: send Authorization: Bearer <WATTSWARM_TOKEN>" }).to_string(),
+            ));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+fn json_error(err: error::JsonPayloadError, _: &actix_web::HttpRequest) -> error::Error {
+    let status = match &err {
+        error::JsonPayloadError::Overflow { .. } | error::JsonPayloadError::OverflowKnownLength { .. } => {
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE
+        }
+        _ => actix_web::http::StatusCode::BAD_REQUEST,
+    };
+    error::InternalError::from_response(
+        err.to_string(),
+        HttpResponse::build(status).json(json!({ "error": format!("bad request body: {err}") })),
+    )
+    .into()
+}
+
+/// The API on `listener`; returns the server, to be spawned.
+pub fn server(master: Addr<MasterActor>, token: Token, listener: std::net::TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let state = State { master, token };
+    let http = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::new(state.clone()))
+            .app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(json_error))
+            .app_data(web::PayloadConfig::default().limit(MAX_BODY))
+            .wrap(from_fn(auth))
+            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok\n") }))
+            .route("/metrics", web::get().to(metrics))
+            .service(
+                web::scope("/v1")
+                    .route("/register", web::post().to(register))
+                    .route("/lease", web::post().to(lease))
+                    .route("/heartbeat", web::post().to(heartbeat))
+                    .route("/report", web::post().to(report))
+                    .route("/leave", web::post().to(leave))
+                    .route("/job", web::get().to(job)),
+            )
+    })
+    .workers(2)
+    .disable_signals()
+    .shutdown_timeout(5)
+    .listen(listener)?;
+    Ok(http.run())
+}

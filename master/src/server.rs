@@ -1,0 +1,109 @@
+//! `wattswarm master`: the master as a process, serving workers over HTTP.
+//!
+//! It resumes the job if its output holds an unfinished run of the same job, serves the
+//! API, says so when no worker is there, and on SIGTERM or Ctrl-C stops serving and exits
+//! cleanly: completed chunks are on disk, so starting it again with the same output
+//! continues where it stopped.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use tokio::sync::oneshot;
+use wattswarm_core::input::Input;
+use wattswarm_core::storage::Output;
+
+use crate::actor::{GetStatus, JobOutcome, JobStatus, MasterActor, MasterSetup};
+use crate::http::{server, Token};
+use crate::metrics::MasterMetrics;
+use crate::standalone::JobOptions;
+use crate::state::prepare;
+use crate::JobError;
+
+pub struct MasterOptions {
+    pub listen: SocketAddr,
+    /// The URL workers reach this master at; default `http://<hostname>:<port>`.
+    pub advertise: Option<String>,
+    pub token: Token,
+    pub job: JobOptions,
+    /// Exit once the job is done (after workers have had time to hear it).
+    pub exit_when_done: bool,
+}
+
+/// How the master process ended.
+pub enum MasterEnd {
+    Finished(JobOutcome),
+    /// Stopped by a signal; the job can be resumed.
+    Stopped(Box<JobStatus>),
+}
+
+pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(SocketAddr, &str)) -> Result<MasterEnd, JobError> {
+    let output = Output::new(&opts.job.output);
+    let prepared = prepare(&output, input, opts.job.chunk_size, &opts.job.settings)?;
+    let metrics = Arc::new(MasterMetrics::new());
+    let (tx, mut done) = oneshot::channel();
+    // Bind first, so the advertised URL carries the real port (also for port 0).
+    let listen_err = |e| JobError::Listen { addr: opts.listen, source: e };
+    let listener = std::net::TcpListener::bind(opts.listen).map_err(listen_err)?;
+    let addr = listener.local_addr().map_err(listen_err)?;
+    let url = opts
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{}:{}", gethostname::gethostname().to_string_lossy(), addr.port()));
+    let resumed = prepared.done.len();
+    let total = prepared.chunks.len();
+    let job_id = prepared.manifest.job_id.clone();
+    let master = MasterActor::new(
+        MasterSetup {
+            prepared,
+            input: input.clone(),
+            output,
+            settings: opts.job.settings.clone(),
+            coordinator: opts.job.coordinator.clone(),
+            metrics,
+            master_url: Some(url.clone()),
+        },
+        tx,
+    )
+    .start();
+    let http = server(master.clone(), opts.token.clone(), listener).map_err(|e| JobError::Listen { addr, source: e })?;
+    let handle = http.handle();
+    actix_rt::spawn(http);
+    if resumed > 0 {
+        eprintln!("wattswarm master: resuming job {job_id}: {resumed} of {total} chunks already done");
+    } else {
+        eprintln!("wattswarm master: job {job_id}, {total} chunks");
+    }
+    on_started(addr, &url);
+
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| JobError::Listen { addr, source: e })?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| JobError::Listen { addr, source: e })?;
+    let stop = |_: Option<()>| handle.stop(true);
+    tokio::select! {
+        r = &mut done => {
+            let outcome = r.unwrap_or(Err(JobError::Interrupted))?;
+            if opts.exit_when_done {
+                // Workers poll every 100 ms; give them time to hear the job is over.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                stop(None).await;
+                return Ok(MasterEnd::Finished(outcome));
+            }
+            eprintln!("wattswarm master: job done; still serving /v1/job and /metrics (Ctrl-C to stop)");
+            let end = MasterEnd::Finished(outcome);
+            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+            stop(None).await;
+            Ok(end)
+        }
+        _ = term.recv() => {
+            let status = master.send(GetStatus).await.ok();
+            stop(None).await;
+            Ok(MasterEnd::Stopped(Box::new(status.ok_or(JobError::Interrupted)?)))
+        }
+        _ = int.recv() => {
+            let status = master.send(GetStatus).await.ok();
+            stop(None).await;
+            Ok(MasterEnd::Stopped(Box::new(status.ok_or(JobError::Interrupted)?)))
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! `wattswarm worker`: a worker process that joins a master over HTTP.
+//!
+//! It registers (waiting, with capped backoff and one log line per attempt, for a master
+//! that is not up yet), serves its own `/metrics`, runs a [`WorkerActor`] until the job
+//! ends, and on SIGTERM or Ctrl-C finishes its current chunk, hands back its lease and
+//! exits cleanly. If the master starts another job, it registers again.
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::Actor;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use wattswarm_core::process::JobSpec;
+use wattswarm_core::storage::Output;
+
+use crate::actor::{WorkerActor, WorkerProgress};
+use crate::http::{CallError, HttpMaster};
+use crate::metrics::WorkerMetrics;
+
+pub struct RemoteOptions {
+    /// The master's URL, e.g. `http://master:7070`.
+    pub master: String,
+    pub token: String,
+    /// This worker's id; default `<hostname>-<pid>`.
+    pub id: Option<String>,
+    /// Where to serve `/metrics`; `None`: no listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The metrics URL to tell the master; default `http://<hostname>:<port>`.
+    pub advertise: Option<String>,
+    pub heartbeat: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// Runs the worker process until its job ends or it is told to stop.
+pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
+    let id = opts.id.clone().unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+    let metrics = Arc::new(WorkerMetrics::new(&id));
+    let mut metrics_url = None;
+    if let Some(addr) = opts.metrics_listen {
+        let m = metrics.clone();
+        let server = HttpServer::new(move || {
+            let m = m.clone();
+            App::new()
+                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok\n") }))
+                .route(
+                    "/metrics",
+                    web::get().to(move || {
+                        let body = m.render();
+                        async move { HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body) }
+                    }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .bind(addr)
+        .map_err(|source| WorkerError::Listen { addr, source })?;
+        let port = server.addrs().first().map(|a| a.port()).unwrap_or(addr.port());
+        metrics_url = Some(opts.advertise.clone().unwrap_or_else(|| format!("http://{}:{port}", hostname())));
+        tracing::info!("metrics on port {port}");
+        actix_rt::spawn(server.run());
+    }
+
+    let progress = Arc::new(WorkerProgress::default());
+    let p = progress.clone();
+    actix_rt::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        tracing::warn!("stopping: finishing the current chunk, then leaving");
+        eprintln!("wattswarm worker: stopping after the current chunk");
+        p.stopping.store(true, Ordering::Relaxed);
+    });
+
+    let master = HttpMaster::new(&opts.master, &opts.token);
+    loop {
+        let info = {
+            let mut attempt = 1u32;
+            let mut delay = Duration::from_millis(500);
+            loop {
+                if progress.stopping.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                match master.register(&id, metrics_url.clone()).await {
+                    Ok(info) => break info,
+                    Err(e) => {
+                        let hint = match e {
+                            CallError::Unreachable { .. } => " (is the master up, and is --master right?)",
+                            _ => "",
+                        };
+                        eprintln!("wattswarm worker {id}: attempt {attempt}: {e}{hint}; retrying in {:.1} s", delay.as_secs_f64());
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                        attempt += 1;
+                    }
+                }
+            }
+        };
+        eprintln!("wattswarm worker {id}: joined job {} at {}", info.job_id, master.base());
+        let job = Arc::new(JobSpec {
+            output: Output::new(&info.output),
+            households: info.households.map(Arc::new),
+            settings: info.settings,
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        WorkerActor::new(id.clone(), master.clone(), job)
+            .with_metrics(metrics.clone())
+            .with_progress(progress.clone())
+            .with_heartbeat(opts.heartbeat)
+            .on_stop(tx)
+            .start();
+        let _ = rx.await;
+        if progress.stopping.load(Ordering::Relaxed) {
+            eprintln!("wattswarm worker {id}: stopped cleanly");
+            return Ok(());
+        }
+        if !*master.job_changed.borrow() {
+            eprintln!("wattswarm worker {id}: the job is finished; {} chunks done here", progress.chunks_done.load(Ordering::Relaxed));
+            return Ok(());
+        }
+        eprintln!("wattswarm worker {id}: the master started another job; joining it");
+    }
+}
