@@ -254,6 +254,15 @@ impl MasterActor {
         }
     }
 
+    /// Puts expired leases back in the queue, and counts them.
+    fn expire_leases(&mut self) {
+        for chunk in self.coord.expire(Instant::now()) {
+            tracing::warn!(chunk, "lease expired: its worker stopped heartbeating; the chunk goes to another worker");
+            self.metrics.leases_expired.inc();
+            self.metrics.chunks_retried.inc();
+        }
+    }
+
     /// Brings the gauges up to date (before a scrape).
     fn refresh_gauges(&self) {
         let s = self.status();
@@ -273,11 +282,7 @@ impl Actor for MasterActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(256);
         ctx.run_interval(Duration::from_secs(1), |act, _| {
-            for chunk in act.coord.expire(Instant::now()) {
-                tracing::warn!(chunk, "lease expired: its worker stopped heartbeating; the chunk goes to another worker");
-                act.metrics.leases_expired.inc();
-                act.metrics.chunks_retried.inc();
-            }
+            act.expire_leases();
             if act.phase == Phase::Running && act.alive() == 0 && act.last_waiting_note.elapsed() >= Duration::from_secs(10) {
                 act.last_waiting_note = Instant::now();
                 let c = act.coord.counts();
@@ -336,6 +341,7 @@ impl Handler<RequestLease> for MasterActor {
             self.seen(&msg.worker);
             return MessageResult(reply);
         }
+        self.expire_leases();
         let reply = self.coord.lease(&msg.worker, Instant::now());
         let w = self.seen(&msg.worker);
         w.bytes = 0;
@@ -383,20 +389,23 @@ impl Handler<Report> for MasterActor {
         w.chunk_started = None;
         match msg.outcome {
             ChunkOutcome::Done(report) => {
-                if self.coord.complete(report.chunk, report.attempt) == Accept::Stale {
+                if !self.coord.holds(report.chunk, report.attempt) {
                     tracing::info!(chunk = report.chunk, attempt = report.attempt, "late report of an old attempt ignored");
                     self.metrics.stale_reports.inc();
                     return;
                 }
-                let w = self.seen(&msg.worker);
-                w.chunks_done += 1;
-                w.bytes_done += report.aggregate.totals.input_bytes;
-                // Kept with the output, so a restarted master need not redo the chunk.
+                // Kept with the output before the chunk counts as done, so a master
+                // restarted at any moment resumes every chunk it ever called done.
                 let json = serde_json::to_vec(&report).expect("reports serialise");
                 if let Err(e) = self.output.write_atomic(&report_name(report.chunk), &json) {
                     self.fail_job(e.into());
                     return;
                 }
+                let accepted = self.coord.complete(report.chunk, report.attempt);
+                debug_assert_eq!(accepted, Accept::Accepted);
+                let w = self.seen(&msg.worker);
+                w.chunks_done += 1;
+                w.bytes_done += report.aggregate.totals.input_bytes;
                 self.metrics.record(&report);
                 self.agg.merge(&report.aggregate);
                 self.lines[report.chunk as usize] = report.aggregate.totals.lines;

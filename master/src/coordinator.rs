@@ -151,6 +151,13 @@ impl Coordinator {
         }
     }
 
+    /// Whether `attempt` of `chunk` holds its lease (its report would be accepted).
+    pub fn holds(&self, chunk: u32, attempt: u32) -> bool {
+        self.entries
+            .get(chunk as usize)
+            .is_some_and(|e| matches!(&e.state, State::Running { attempt: a, .. } if *a == attempt))
+    }
+
     /// Records a completed attempt.
     pub fn complete(&mut self, chunk: u32, attempt: u32) -> Accept {
         match self.entries.get_mut(chunk as usize) {

@@ -1,0 +1,388 @@
+//! The master and workers as separate processes on 127.0.0.1: results identical to an
+//! embedded run, through worker crashes (`kill -9`), a master crash and restart, and
+//! bad requests; every /metrics body checked by `promtool check metrics`.
+mod common;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{comparable_results, generate, run_ok};
+use serde_json::Value;
+
+const TOKEN: &str = "test-token-7f3a";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Child processes, killed when the test ends however it ends.
+#[derive(Default)]
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = agent().get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    match req.call() {
+        Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+fn post(url: &str, token: Option<&str>, body: Vec<u8>) -> (u16, String) {
+    let mut req = agent().post(url).header("content-type", "application/json");
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    match req.send(&body[..]) {
+        Ok(mut r) => (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+struct Master {
+    url: String,
+}
+
+impl Master {
+    fn start(procs: &mut Procs, port: u16, input: &Path, out: &Path, extra: &[&str]) -> Master {
+        let child = common::bin()
+            .args(["master", "--listen", &format!("127.0.0.1:{port}"), "--advertise", &format!("http://127.0.0.1:{port}")])
+            .args(["--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--quiet"])
+            .args(extra)
+            .env("WATTSWARM_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        procs.0.push(child);
+        let m = Master {
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let t = Instant::now();
+        while get(&format!("{}/healthz", m.url), None).0 != 200 {
+            assert!(t.elapsed() < Duration::from_secs(20), "master did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        m
+    }
+
+    fn job(&self) -> Value {
+        let (code, body) = get(&format!("{}/v1/job", self.url), Some(TOKEN));
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn wait_done(&self, limit: Duration) -> Value {
+        let t = Instant::now();
+        loop {
+            let j = self.job();
+            match j["phase"].as_str().unwrap() {
+                "done" => return j,
+                "failed" => panic!("job failed: {j}"),
+                _ => {}
+            }
+            assert!(t.elapsed() < limit, "job not done in {limit:?}: {j}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn metrics(&self) -> String {
+        let (code, body) = get(&format!("{}/metrics", self.url), Some(TOKEN));
+        assert_eq!(code, 200);
+        body
+    }
+}
+
+fn worker(master: &str, id: &str, metrics_port: u16) -> Child {
+    common::bin()
+        .args(["worker", "--master", master, "--id", id, "--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .env("WATTSWARM_TOKEN", TOKEN)
+        .env("WATTSWARM_HEARTBEAT_SECONDS", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with([' ', '{']))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+fn promtool_check(body: &str, what: &str) {
+    let mut p = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs (Debian's prometheus package; scripts/test installs it)");
+    use std::io::Write;
+    p.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
+    let o = p.wait_with_output().unwrap();
+    assert!(o.status.success(), "promtool rejects the {what} metrics:\n{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+}
+
+struct Data {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    csv: PathBuf,
+    want: std::collections::BTreeMap<String, Value>,
+}
+
+/// ~35 MB of data and its embedded-run results.
+fn data(households: u32) -> Data {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lcl.csv");
+    generate(&csv, households, 400, 17, "six");
+    let base = dir.path().join("embedded");
+    run_ok(&["--input", csv.to_str().unwrap(), "--output", base.to_str().unwrap(), "--quiet", "--chunk-size", "1MiB"]);
+    Data {
+        root: dir.path().to_owned(),
+        want: comparable_results(&base),
+        csv,
+        _dir: dir,
+    }
+}
+
+fn assert_same_results(out: &Path, want: &std::collections::BTreeMap<String, Value>) {
+    let got = comparable_results(out);
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (k, v) in want {
+        assert!(got[k] == *v, "{k} differs from the embedded run");
+    }
+}
+
+#[test]
+fn master_and_three_worker_processes_match_the_embedded_run() {
+    let d = data(30);
+    let mut procs = Procs::default();
+    let out = d.root.join("dist");
+    let m = Master::start(&mut procs, free_port(), &d.csv, &out, &["--chunk-size", "1MiB"]);
+    let wports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    for (i, p) in wports.iter().enumerate() {
+        procs.0.push(worker(&m.url, &format!("w{i}"), *p));
+    }
+    // The workers' own metrics, while they are alive.
+    let t = Instant::now();
+    while get(&format!("http://127.0.0.1:{}/metrics", wports[0]), None).0 != 200 {
+        assert!(t.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let j = m.wait_done(Duration::from_secs(120));
+    assert_eq!(j["chunks"]["failed"], 0);
+    assert_same_results(&out, &d.want);
+    let text = m.metrics();
+    promtool_check(&text, "master");
+    assert_eq!(metric(&text, "wattswarm_job_progress_ratio"), 1.0);
+    assert_eq!(metric(&text, "wattswarm_ingested_rows_total"), d.want["summary"]["rows"].as_f64().unwrap());
+    let served: Vec<&Value> = j["workers"].as_array().unwrap().iter().filter(|w| w["chunks_done"].as_u64().unwrap() > 0).collect();
+    assert!(served.len() >= 2, "the work was shared: {j}");
+    // Workers leave by themselves once the job is done.
+    let t = Instant::now();
+    for c in procs.0.iter_mut().skip(1) {
+        loop {
+            if let Some(st) = c.try_wait().unwrap() {
+                assert!(st.success());
+                break;
+            }
+            assert!(t.elapsed() < Duration::from_secs(20), "a worker did not exit after the job");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn worker_metrics_pass_promtool() {
+    let d = data(4);
+    let mut procs = Procs::default();
+    let out = d.root.join("dist");
+    let m = Master::start(&mut procs, free_port(), &d.csv, &out, &["--chunk-size", "256KiB"]);
+    let wport = free_port();
+    procs.0.push(worker(&m.url, "solo", wport));
+    m.wait_done(Duration::from_secs(60));
+    // The worker exits soon after the job; read its metrics while it still serves.
+    let (code, body) = get(&format!("http://127.0.0.1:{wport}/metrics"), None);
+    if code == 200 {
+        promtool_check(&body, "worker");
+        assert!(metric(&body, "wattswarm_worker_ingested_rows_total") > 0.0);
+    } else {
+        // Too late: start an idle worker against a finished master and check its metrics.
+        let p2 = free_port();
+        procs.0.push(worker(&m.url, "late", p2));
+        let t = Instant::now();
+        let body = loop {
+            let (c, b) = get(&format!("http://127.0.0.1:{p2}/metrics"), None);
+            if c == 200 {
+                break b;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "no worker metrics");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        promtool_check(&body, "worker");
+    }
+}
+
+#[test]
+fn killing_workers_mid_chunk_loses_nothing() {
+    let d = data(200);
+    let mut procs = Procs::default();
+    let out = d.root.join("dist");
+    let m = Master::start(&mut procs, free_port(), &d.csv, &out, &["--chunk-size", "8MiB", "--lease-timeout", "2"]);
+    procs.0.push(worker(&m.url, "steady", free_port()));
+    // Four times: start a worker, wait until it holds a chunk, kill -9 it mid-chunk.
+    let mut killed = Vec::new();
+    for n in 0..4 {
+        let id = format!("victim-{n}");
+        let mut w = worker(&m.url, &id, free_port());
+        let t = Instant::now();
+        loop {
+            let j = m.job();
+            let me = j["workers"].as_array().unwrap().iter().find(|x| x["id"] == id.as_str()).cloned();
+            if let Some(chunk) = me.and_then(|x| x["chunk"].as_u64()) {
+                w.kill().unwrap();
+                w.wait().unwrap();
+                killed.push(chunk);
+                break;
+            }
+            assert!(j["phase"] == "running" && t.elapsed() < Duration::from_secs(60), "no lease for {id}: {j}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert_eq!(killed.len(), 4);
+    m.wait_done(Duration::from_secs(180));
+    assert_same_results(&out, &d.want);
+    let text = m.metrics();
+    // A victim can finish its chunk between our look and the kill; most are caught mid-chunk.
+    let expired = metric(&text, "wattswarm_leases_expired_total");
+    assert!(expired >= 1.0, "killed workers' leases expired and went to another worker: {expired}, {killed:?}");
+    let total = m.job()["chunks"]["done"].as_f64().unwrap();
+    assert_eq!(metric(&text, "wattswarm_chunks_completed_total"), total, "each chunk counted once");
+    let stray: Vec<_> = std::fs::read_dir(out.join("parquet")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    assert!(stray.is_empty(), "no temporary part left behind: {stray:?}");
+}
+
+#[test]
+fn a_master_killed_mid_job_resumes_without_redoing_chunks() {
+    let d = data(60);
+    let mut procs = Procs::default();
+    let out = d.root.join("dist");
+    let port = free_port();
+    let args = ["--chunk-size", "1MiB", "--lease-timeout", "3"];
+    let m = Master::start(&mut procs, port, &d.csv, &out, &args);
+    procs.0.push(worker(&m.url, "a", free_port()));
+    procs.0.push(worker(&m.url, "b", free_port()));
+    let t = Instant::now();
+    let done_before = loop {
+        let j = m.job();
+        let done = j["chunks"]["done"].as_u64().unwrap();
+        if done >= 5 {
+            break done;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let total = m.job()["chunks"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>();
+    assert!(done_before < total, "killed mid-job");
+    procs.0[0].kill().unwrap(); // kill -9
+    procs.0[0].wait().unwrap();
+    // Started again with the same output; the workers find it by themselves.
+    let m = Master::start(&mut procs, port, &d.csv, &out, &args);
+    m.wait_done(Duration::from_secs(120));
+    assert_same_results(&out, &d.want);
+    let text = m.metrics();
+    let resumed = metric(&text, "wattswarm_chunks_resumed_total");
+    let completed = metric(&text, "wattswarm_chunks_completed_total");
+    assert!(resumed >= done_before as f64, "{resumed} resumed, {done_before} were done");
+    assert_eq!(resumed + completed, total as f64, "no completed chunk was done again");
+}
+
+#[test]
+fn tokens_bad_bodies_and_the_master_keeps_serving() {
+    let d = data(3);
+    let mut procs = Procs::default();
+    let out = d.root.join("dist");
+    let m = Master::start(&mut procs, free_port(), &d.csv, &out, &[]);
+    let job = format!("{}/v1/job", m.url);
+    assert_eq!(get(&job, None).0, 401, "no token");
+    assert_eq!(get(&job, Some("wrong")).0, 401, "wrong token");
+    assert_eq!(get(&format!("{}/metrics", m.url), None).0, 401);
+    assert_eq!(post(&format!("{}/v1/lease", m.url), None, b"{}".to_vec()).0, 401);
+    let (code, body) = post(&format!("{}/v1/register", m.url), Some(TOKEN), b"{not json".to_vec());
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("bad request body"), "{body}");
+    let (code, _) = post(&format!("{}/v1/register", m.url), Some(TOKEN), br#"{"wrong": 1}"#.to_vec());
+    assert_eq!(code, 400);
+    let big = vec![b' '; 17 << 20];
+    let (code, _) = post(&format!("{}/v1/report", m.url), Some(TOKEN), big);
+    assert!(code == 413 || code == 0, "oversized body refused, got {code}");
+    let (code, body) = post(&format!("{}/v1/lease", m.url), Some(TOKEN), br#"{"worker":"x","job_id":"old"}"#.to_vec());
+    assert_eq!(code, 409, "a worker of another job is told to register again: {body}");
+    // Still serving, and the token appears nowhere it answers.
+    let (code, body) = get(&job, Some(TOKEN));
+    assert_eq!(code, 200);
+    assert!(!body.contains(TOKEN));
+    assert!(!m.metrics().contains(TOKEN));
+    // SIGTERM: a clean exit.
+    let pid = procs.0[0].id();
+    Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let t = Instant::now();
+    loop {
+        if let Some(st) = procs.0[0].try_wait().unwrap() {
+            assert!(st.success(), "SIGTERM exits cleanly: {st}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_worker_started_before_its_master_waits_and_joins() {
+    let d = data(3);
+    let mut procs = Procs::default();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let early = common::bin()
+        .args(["worker", "--master", &url, "--id", "early", "--metrics-listen", &format!("127.0.0.1:{}", free_port())])
+        .env("WATTSWARM_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let m = Master::start(&mut procs, port, &d.csv, &d.root.join("dist"), &["--exit-when-done"]);
+    let _ = m;
+    let o = early.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let attempts = err.lines().filter(|l| l.contains("attempt")).count();
+    assert!((2..=6).contains(&attempts), "one line per attempt, with backoff: {err}");
+    assert!(err.contains("is the master up"), "{err}");
+    assert!(err.contains("joined job"), "{err}");
+    assert_same_results(&d.root.join("dist"), &d.want);
+}
