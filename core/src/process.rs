@@ -60,6 +60,13 @@ pub struct StageSeconds {
     pub write: f64,
 }
 
+impl StageSeconds {
+    /// The stages with their names, as the metrics label them.
+    pub fn by_name(&self) -> [(&'static str, f64); 4] {
+        [("read", self.read), ("parse", self.parse), ("encode", self.encode), ("write", self.write)]
+    }
+}
+
 /// A finished chunk, as reported to the master.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChunkReport {

@@ -49,6 +49,8 @@ struct WorkerSeen {
     chunks_done: u64,
     bytes_done: u64,
     metrics_url: Option<String>,
+    /// Told that the job is over.
+    told_finished: bool,
 }
 
 /// Everything the master actor starts from.
@@ -151,6 +153,7 @@ impl MasterActor {
             chunks_done: 0,
             bytes_done: 0,
             metrics_url: None,
+            told_finished: false,
         });
         w.last_seen = Instant::now();
         w
@@ -338,7 +341,7 @@ impl Handler<RequestLease> for MasterActor {
     fn handle(&mut self, msg: RequestLease, _: &mut Context<Self>) -> Self::Result {
         if self.phase != Phase::Running {
             let reply = if self.phase == Phase::Finishing { LeaseReply::Wait } else { LeaseReply::Finished };
-            self.seen(&msg.worker);
+            self.seen(&msg.worker).told_finished = reply == LeaseReply::Finished;
             return MessageResult(reply);
         }
         self.expire_leases();
@@ -508,6 +511,19 @@ impl Handler<RenderMetrics> for MasterActor {
     fn handle(&mut self, _: RenderMetrics, _: &mut Context<Self>) -> String {
         self.refresh_gauges();
         self.metrics.render()
+    }
+}
+
+/// Whether every worker has heard that the job is over (or is gone).
+#[derive(Message)]
+#[rtype(result = "bool")]
+pub struct WorkersReleased;
+
+impl Handler<WorkersReleased> for MasterActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: WorkersReleased, _: &mut Context<Self>) -> bool {
+        self.workers.values().all(|w| w.told_finished || w.last_seen.elapsed() > self.lease_timeout)
     }
 }
 

@@ -76,7 +76,7 @@ impl MasterMetrics {
         self.parquet_bytes.inc_by(r.parquet_bytes);
         self.chunks_completed.inc();
         self.chunk_seconds.observe(r.seconds);
-        for (stage, s) in [("read", r.stages.read), ("parse", r.stages.parse), ("encode", r.stages.encode), ("write", r.stages.write)] {
+        for (stage, s) in r.stages.by_name() {
             self.stage_seconds.with_label_values(&[stage]).inc_by(s);
         }
     }

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use wattswarm_core::input::Input;
 use wattswarm_core::storage::Output;
 
-use crate::actor::{GetStatus, JobOutcome, JobStatus, MasterActor, MasterSetup};
+use crate::actor::{GetStatus, JobOutcome, JobStatus, MasterActor, MasterSetup, WorkersReleased};
 use crate::http::{server, Token};
 use crate::metrics::MasterMetrics;
 use crate::standalone::JobOptions;
@@ -84,8 +84,12 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
         r = &mut done => {
             let outcome = r.unwrap_or(Err(JobError::Interrupted))?;
             if opts.exit_when_done {
-                // Workers poll every 100 ms; give them time to hear the job is over.
-                tokio::time::sleep(Duration::from_secs(2)).await;
+                // Workers poll every 100 ms while the results are written: wait until each
+                // has heard the job is over (at most 5 s), so none is left waiting.
+                let t = std::time::Instant::now();
+                while t.elapsed() < Duration::from_secs(5) && !master.send(WorkersReleased).await.unwrap_or(true) {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 stop(None).await;
                 return Ok(MasterEnd::Finished(outcome));
             }
