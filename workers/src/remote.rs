@@ -91,7 +91,7 @@ pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
     loop {
         let info = {
             let mut attempt = 1u32;
-            let mut delay = Duration::from_millis(500);
+            let mut delay = Duration::from_millis(100);
             loop {
                 if progress.stopping.load(Ordering::Relaxed) {
                     return Ok(());
