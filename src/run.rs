@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use wattswarm_core::input;
-use wattswarm_master::actor::JobOutcome;
+use wattswarm_master::actor::{GetStatus, JobOutcome};
 use wattswarm_master::results::Headline;
 use wattswarm_master::{run_standalone, CoordinatorConfig, JobOptions};
 
@@ -76,7 +76,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             tokio::select! {
                 r = &mut done => break r.unwrap_or(Err(wattswarm_master::JobError::Interrupted)),
                 _ = tick.tick() => {
-                    if let Ok(st) = job.master.send(wattswarm_master::actor::GetStatus).await {
+                    if let Ok(st) = job.master.send(GetStatus).await {
                         progress.update(&st);
                     }
                 }

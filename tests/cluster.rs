@@ -258,7 +258,8 @@ fn killing_workers_mid_chunk_loses_nothing() {
     let mut killed = Vec::new();
     for n in 0..4 {
         let id = format!("victim-{n}");
-        let mut w = worker(&m.url, &id, free_port());
+        procs.0.push(worker(&m.url, &id, free_port()));
+        let w = procs.0.last_mut().unwrap();
         let t = Instant::now();
         loop {
             let j = m.job();

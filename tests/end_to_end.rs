@@ -21,7 +21,7 @@ fn messy_input_matches_the_reference_for_any_workers_and_chunk_size() {
     let messy = dir.path().join("messy.csv");
     generate(&clean, 12, 40, 3, "six");
     make_messy(&clean, &messy);
-    let want = reference(&[messy.clone()]);
+    let want = reference(std::slice::from_ref(&messy));
     let summary = &want["summary"];
     assert!(summary["rejected"].as_u64().unwrap() > 20, "the messy file has rejects: {summary}");
     let rejects = want["rejects"].as_str().unwrap();

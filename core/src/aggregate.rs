@@ -213,7 +213,7 @@ impl Aggregator {
         let name = |k: u32| dicts.lclid.value(k).clone();
         // The chunk's household table, sorted by name.
         let mut lclids: Vec<u32> = self.days.keys().map(|k| k.lclid).collect::<HashSet<_>>().into_iter().collect();
-        lclids.sort_by(|a, b| name(*a).cmp(&name(*b)));
+        lclids.sort_by_cached_key(|k| name(*k));
         let local: HashMap<u32, u32> = lclids.iter().enumerate().map(|(i, k)| (*k, i as u32)).collect();
 
         let mut groups: HashMap<(Dim, u32, i32), (Stats, Vec<u32>)> = HashMap::new();
@@ -378,7 +378,9 @@ mod order {
         a.finish(&p.dicts).0
     }
 
-    fn summary(j: &JobAggregate) -> (Totals, Vec<((Dim, String, i32), Stats, usize)>, BTreeMap<(String, u8), (u64, i64)>) {
+    type Comparable = (Totals, Vec<((Dim, String, i32), Stats, usize)>, BTreeMap<(String, u8), (u64, i64)>);
+
+    fn summary(j: &JobAggregate) -> Comparable {
         let groups = j.groups.iter().map(|(k, (s, h))| (k.clone(), *s, h.len())).collect();
         (j.totals, groups, j.profile.clone())
     }

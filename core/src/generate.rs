@@ -125,7 +125,7 @@ struct Household {
 }
 
 fn plan(spec: &Spec) -> Vec<Household> {
-    let mut rng = Rng::new(spec.seed ^ 0x5EED_0F_1C1D);
+    let mut rng = Rng::new(spec.seed ^ 0x005E_ED0F_1C1D);
     let total: f64 = ACORNS.iter().map(|a| a.2).sum();
     let mut number = 2u32;
     let mut out = Vec::with_capacity(spec.households as usize);
@@ -183,7 +183,7 @@ fn push_kwh(buf: &mut Vec<u8>, milli: u32) {
     if frac != 0 {
         buf.push(b'.');
         let mut digits = 3;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             digits -= 1;
         }

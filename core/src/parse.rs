@@ -193,10 +193,6 @@ impl Parser {
         }
     }
 
-    pub fn layout(&self) -> Layout {
-        self.layout
-    }
-
     /// Parses one line, without its `\n` (a `\r` before it is allowed).
     #[inline]
     pub fn parse_line(&mut self, line: &[u8]) -> Line {

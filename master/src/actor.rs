@@ -178,17 +178,13 @@ impl MasterActor {
         let lines = self.lines.clone();
         let agg = self.agg.clone();
         let settings = self.settings.clone();
-        let facts = RunFacts {
-            seconds: 0.0,
-            workers: self.workers.len(),
-            files: self.input.files.len(),
-            parquet_bytes: self.parquet_bytes,
-        };
-        let started = self.started;
+        let (started, workers, files, parquet_bytes) = (self.started, self.workers.len(), self.input.files.len(), self.parquet_bytes);
         let fut = tokio::task::spawn_blocking(move || {
             let facts = RunFacts {
                 seconds: started.elapsed().as_secs_f64(),
-                ..facts
+                workers,
+                files,
+                parquet_bytes,
             };
             let summary = write_results(&out, &chunks, &lines, &agg, &settings, facts)?;
             out.remove_temps()?;

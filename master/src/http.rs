@@ -28,10 +28,6 @@ impl Token {
         Token(s.trim().into())
     }
 
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
     fn matches(&self, header: Option<&[u8]>) -> bool {
         let want = format!("Bearer {}", self.0);
         match header {

@@ -34,7 +34,7 @@ pub struct MasterOptions {
 pub enum MasterEnd {
     Finished(JobOutcome),
     /// Stopped by a signal; the job can be resumed.
-    Stopped(Box<JobStatus>),
+    Stopped(JobStatus),
 }
 
 pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(SocketAddr, &str)) -> Result<MasterEnd, JobError> {
@@ -76,11 +76,8 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
     }
     on_started(addr, &url);
 
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| JobError::Listen { addr, source: e })?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| JobError::Listen { addr, source: e })?;
-    let stop = |_: Option<()>| handle.stop(true);
-    tokio::select! {
+    let mut shutdown = std::pin::pin!(shutdown_signal());
+    let end = tokio::select! {
         r = &mut done => {
             let outcome = r.unwrap_or(Err(JobError::Interrupted))?;
             if opts.exit_when_done {
@@ -90,24 +87,27 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
                 while t.elapsed() < Duration::from_secs(5) && !master.send(WorkersReleased).await.unwrap_or(true) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                stop(None).await;
-                return Ok(MasterEnd::Finished(outcome));
+            } else {
+                eprintln!("wattswarm master: job done; still serving /v1/job and /metrics (Ctrl-C to stop)");
+                shutdown.await;
             }
-            eprintln!("wattswarm master: job done; still serving /v1/job and /metrics (Ctrl-C to stop)");
-            let end = MasterEnd::Finished(outcome);
-            tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-            stop(None).await;
-            Ok(end)
+            MasterEnd::Finished(outcome)
         }
-        _ = term.recv() => {
-            let status = master.send(GetStatus).await.ok();
-            stop(None).await;
-            Ok(MasterEnd::Stopped(Box::new(status.ok_or(JobError::Interrupted)?)))
+        _ = &mut shutdown => {
+            let status = master.send(GetStatus).await.map_err(|_| JobError::Interrupted)?;
+            MasterEnd::Stopped(status)
         }
-        _ = int.recv() => {
-            let status = master.send(GetStatus).await.ok();
-            stop(None).await;
-            Ok(MasterEnd::Stopped(Box::new(status.ok_or(JobError::Interrupted)?)))
-        }
+    };
+    handle.stop(true).await;
+    Ok(end)
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} },
+        // Without signal handlers the master serves until it is killed.
+        _ => std::future::pending().await,
     }
 }

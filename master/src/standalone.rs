@@ -13,7 +13,7 @@ use wattswarm_core::protocol::LeaseReply;
 use wattswarm_core::storage::Output;
 use wattswarm_worker::{ChunkOutcome, LeaseSource, SourceError, WorkerActor};
 
-use crate::actor::{GetStatus, Heartbeat, JobOutcome, JobStatus, Leave, MasterActor, MasterSetup, Report, RequestLease};
+use crate::actor::{Heartbeat, JobOutcome, Leave, MasterActor, MasterSetup, Report, RequestLease};
 use crate::coordinator::CoordinatorConfig;
 use crate::metrics::MasterMetrics;
 use crate::state::prepare;
@@ -81,10 +81,6 @@ pub struct StandaloneJob {
 }
 
 impl StandaloneJob {
-    pub async fn status(&self) -> Option<JobStatus> {
-        self.master.send(GetStatus).await.ok()
-    }
-
     /// Waits for the job's end.
     pub async fn wait(self) -> Result<JobOutcome, JobError> {
         self.done.await.unwrap_or(Err(JobError::Interrupted))

@@ -36,12 +36,6 @@ pub struct Prepared {
     pub done: Vec<ChunkReport>,
 }
 
-impl Prepared {
-    pub fn resumed(&self) -> bool {
-        !self.done.is_empty()
-    }
-}
-
 /// Removes what an earlier job left in the output (only wattswarm's own entries).
 pub fn clear_output(out: &Output) -> Result<(), JobError> {
     for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {

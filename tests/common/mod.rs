@@ -275,13 +275,13 @@ pub fn reference(files: &[PathBuf]) -> BTreeMap<String, Value> {
     out
 }
 
-/// Rewrites a generated file with every quirk a reader must survive, and returns the
-/// line numbers of the lines it broke on purpose.
+/// Rewrites a generated file with every quirk a reader must survive: BOM, quoted
+/// fields, the other DateTime format, LF and blank lines, repeated headers, `Null` and
+/// empty kWh, and lines broken for every reject reason.
 pub fn make_messy(clean: &Path, messy: &Path) {
     let text = std::fs::read_to_string(clean).unwrap();
     let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
     let mut out: Vec<String> = Vec::new();
-
     for (i, l) in lines.iter().enumerate() {
         let f: Vec<&str> = l.split(',').collect();
         let s = match i % 97 {
@@ -305,9 +305,6 @@ pub fn make_messy(clean: &Path, messy: &Path) {
             59 => format!("\"{},{},{},{},{},{}", f[0], f[1], f[2], f[3], f[4], f[5]),
             _ => l.to_string(),
         };
-        {
-
-        }
         out.push(s);
     }
     let mut text = out.join("\r\n");

@@ -86,10 +86,6 @@ impl<S: LeaseSource> WorkerActor<S> {
         self.stopped = Some(tx);
         self
     }
-
-    pub fn progress(&self) -> Arc<WorkerProgress> {
-        self.progress.clone()
-    }
 }
 
 impl<S: LeaseSource> Actor for WorkerActor<S> {

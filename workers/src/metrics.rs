@@ -1,5 +1,6 @@
 //! The worker's Prometheus metrics, all declared here. Names follow
 //! `wattswarm_<name>_<unit>[_total]`; every series carries the `worker` label (its id).
+use prometheus::core::Collector;
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use wattswarm_core::process::ChunkReport;
 
@@ -17,45 +18,51 @@ pub struct WorkerMetrics {
     pub busy: IntGauge,
 }
 
+/// Registers a metric with `registry` and hands it back (the registry keeps a clone).
+/// Shared with the master's metrics module.
+pub fn registered<M: Collector + Clone + 'static>(registry: &Registry, m: prometheus::Result<M>) -> M {
+    let m = m.expect("metric names and labels are constants");
+    registry.register(Box::new(m.clone())).expect("each metric is registered once");
+    m
+}
+
+/// A registry in the Prometheus text format.
+pub fn render(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding cannot fail");
+    String::from_utf8(buf).expect("the text format is UTF-8")
+}
+
+/// Chunk wall-time buckets, seconds (a 128 MiB chunk takes about half a second per core).
+pub const CHUNK_SECONDS_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
 impl WorkerMetrics {
     pub fn new(worker: &str) -> WorkerMetrics {
         let labels = [("worker".to_string(), worker.to_string())].into_iter().collect();
         let registry = Registry::new_custom(Some("wattswarm_worker".into()), Some(labels)).expect("valid prefix");
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric");
-            registry.register(Box::new(c.clone())).expect("registered once");
-            c
-        };
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric");
-            registry.register(Box::new(g.clone())).expect("registered once");
-            g
-        };
-        let chunks = IntCounterVec::new(Opts::new("chunks_total", "Chunks this worker finished, by outcome (done, failed)."), &["outcome"]).expect("valid");
-        registry.register(Box::new(chunks.clone())).expect("registered once");
-        let chunk_seconds = Histogram::with_opts(
-            HistogramOpts::new("chunk_duration_seconds", "Wall time to process one chunk.")
-                .buckets(vec![0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]),
-        )
-        .expect("valid");
-        registry.register(Box::new(chunk_seconds.clone())).expect("registered once");
-        let stage_seconds = prometheus::CounterVec::new(
-            Opts::new("stage_seconds_total", "Seconds spent per stage: read, parse, encode, write."),
-            &["stage"],
-        )
-        .expect("valid");
-        registry.register(Box::new(stage_seconds.clone())).expect("registered once");
+        let r = &registry;
         WorkerMetrics {
-            rows: counter("ingested_rows_total", "Accepted data rows."),
-            read_bytes: counter("read_bytes_total", "Input bytes read."),
-            rejected_rows: counter("rejected_rows_total", "Lines rejected (see rejects.csv)."),
-            null_readings: counter("null_readings_total", "Rows whose kWh is Null or empty."),
-            parquet_bytes: counter("parquet_written_bytes_total", "Parquet bytes written."),
-            chunk_progress_bytes: gauge("chunk_progress_bytes", "Input bytes done in the current chunk."),
-            busy: gauge("busy_chunks", "Chunks being processed now (0 or 1)."),
-            chunks,
-            chunk_seconds,
-            stage_seconds,
+            rows: registered(r, IntCounter::new("ingested_rows_total", "Accepted data rows.")),
+            read_bytes: registered(r, IntCounter::new("read_bytes_total", "Input bytes read.")),
+            rejected_rows: registered(r, IntCounter::new("rejected_rows_total", "Lines rejected (see rejects.csv).")),
+            null_readings: registered(r, IntCounter::new("null_readings_total", "Rows whose kWh is Null or empty.")),
+            parquet_bytes: registered(r, IntCounter::new("parquet_written_bytes_total", "Parquet bytes written.")),
+            chunk_progress_bytes: registered(r, IntGauge::new("chunk_progress_bytes", "Input bytes done in the current chunk.")),
+            busy: registered(r, IntGauge::new("busy_chunks", "Chunks being processed now (0 or 1).")),
+            chunks: registered(
+                r,
+                IntCounterVec::new(Opts::new("chunks_total", "Chunks this worker finished, by outcome (done, failed)."), &["outcome"]),
+            ),
+            chunk_seconds: registered(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new("chunk_duration_seconds", "Wall time to process one chunk.").buckets(CHUNK_SECONDS_BUCKETS.to_vec()),
+                ),
+            ),
+            stage_seconds: registered(
+                r,
+                prometheus::CounterVec::new(Opts::new("stage_seconds_total", "Seconds spent per stage: read, parse, encode, write."), &["stage"]),
+            ),
             registry,
         }
     }
@@ -76,8 +83,6 @@ impl WorkerMetrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
-        String::from_utf8(buf).expect("the text format is UTF-8")
+        render(&self.registry)
     }
 }

@@ -82,7 +82,6 @@ pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
             return;
         };
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        tracing::warn!("stopping: finishing the current chunk, then leaving");
         eprintln!("wattswarm worker: stopping after the current chunk");
         p.stopping.store(true, Ordering::Relaxed);
     });
