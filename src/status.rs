@@ -79,8 +79,25 @@ pub fn status(args: StatusArgs) -> Result<()> {
         bar.set_style(
             indicatif::ProgressStyle::with_template("{wide_bar} {bytes}/{total_bytes} {msg}").expect("the template is valid"),
         );
+        let mut last = st;
         loop {
-            let st = fetch(&client, &url).await?;
+            let st = match fetch(&client, &url).await {
+                Ok(st) => st,
+                // A master run with --exit-when-done leaves as soon as its workers are told.
+                Err(_) if last.chunks.pending + last.chunks.running == 0 && last.chunks.failed == 0 => {
+                    bar.finish();
+                    println!("every chunk is done and the master has exited: the results are in its output");
+                    return Ok(());
+                }
+                Err(e) => {
+                    bar.abandon();
+                    return Err(e.context(format!(
+                        "the master stopped answering with {} of {} chunks done (a master run with --exit-when-done exits when the job ends; see its output for _SUCCESS)",
+                        last.chunks.done,
+                        last.chunks.done + last.chunks.pending + last.chunks.running + last.chunks.failed
+                    )));
+                }
+            };
             bar.set_position(st.bytes_done);
             bar.set_message(format!("{:.0} MB/s, ETA {}", st.mb_per_second, st.eta_seconds.map(|e| format!("{e:.0} s")).unwrap_or_default()));
             bar.println(text(&st).trim_end());
@@ -88,7 +105,8 @@ pub fn status(args: StatusArgs) -> Result<()> {
                 bar.finish();
                 return Ok(());
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            last = st;
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
     })
 }

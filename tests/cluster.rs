@@ -387,3 +387,53 @@ fn a_worker_started_before_its_master_waits_and_joins() {
     assert!(err.contains("joined job"), "{err}");
     assert_same_results(&d.root.join("dist"), &d.want);
 }
+
+#[test]
+fn a_chunk_failing_every_attempt_fails_the_job_with_its_file_and_range() {
+    let d = data(3);
+    let mut procs = Procs::default();
+    let port = free_port();
+    let gone = d.root.join("gone.csv");
+    std::fs::copy(&d.csv, &gone).unwrap();
+    let mut master = common::bin()
+        .args(["master", "--listen", &format!("127.0.0.1:{port}"), "--input", gone.to_str().unwrap()])
+        .args(["--output", d.root.join("dist").to_str().unwrap(), "--quiet"])
+        .env("WATTSWARM_TOKEN", TOKEN)
+        .env("WATTSWARM_MAX_ATTEMPTS", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    let t = Instant::now();
+    while get(&format!("{url}/healthz"), None).0 != 200 {
+        assert!(t.elapsed() < Duration::from_secs(20), "master did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The input vanishes after the master checked it: every attempt fails.
+    std::fs::remove_file(&gone).unwrap();
+    procs.0.push(worker(&url, "w", free_port()));
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = master.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the job did not fail");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(master.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("failed 2 times") && err.contains("gone.csv, bytes 0..") && err.contains("No such file"), "{err}");
+    // The worker heard that the job is over and left, instead of retrying a master that is gone.
+    let w = &mut procs.0[0];
+    let t = Instant::now();
+    loop {
+        if let Some(st) = w.try_wait().unwrap() {
+            assert!(st.success());
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "the worker outlived its failed job");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -79,19 +79,23 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let end = tokio::select! {
         r = &mut done => {
-            let outcome = r.unwrap_or(Err(JobError::Interrupted))?;
-            if opts.exit_when_done {
-                // Workers poll every 100 ms while the results are written: wait until each
-                // has heard the job is over (at most 5 s), so none is left waiting.
+            let outcome = r.unwrap_or(Err(JobError::Interrupted));
+            if opts.exit_when_done || outcome.is_err() {
+                // Workers poll every 100 ms: wait until each has heard the job is over
+                // (at most 5 s), so none is left retrying a master that is gone.
                 let t = std::time::Instant::now();
                 while t.elapsed() < Duration::from_secs(5) && !master.send(WorkersReleased).await.unwrap_or(true) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                if let Err(e) = outcome {
+                    handle.stop(true).await;
+                    return Err(e);
                 }
             } else {
                 eprintln!("wattswarm master: job done; still serving /v1/job and /metrics (Ctrl-C to stop)");
                 shutdown.await;
             }
-            MasterEnd::Finished(outcome)
+            MasterEnd::Finished(outcome?)
         }
         _ = &mut shutdown => {
             let status = master.send(GetStatus).await.map_err(|_| JobError::Interrupted)?;
