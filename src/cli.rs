@@ -29,10 +29,10 @@ pub enum Command {
 /// What a job is: shared by `run` and `master`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct JobArgs {
-    /// Input: a CSV file, a folder of *.csv files, or a glob. [default: the sample shipped with wattswarm, data/power_1.csv]
+    /// Input: a CSV file, a folder of *.csv files, a glob, or an hdfs:// file or folder. [default: the sample shipped with wattswarm, data/power_1.csv]
     #[arg(long, short)]
     pub input: Option<String>,
-    /// Output directory (Parquet parts, results/, _SUCCESS). [default: ./wattswarm-out]
+    /// Output: a folder or hdfs://NAMENODE:PORT/path (Parquet parts, results/, _SUCCESS). [default: ./wattswarm-out]
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Bytes per chunk, e.g. 134217728, 128MiB, 64MB. [default: 128MiB]

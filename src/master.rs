@@ -27,7 +27,7 @@ pub fn master(args: MasterArgs) -> Result<()> {
         listen,
         advertise: s.advertise.clone(),
         token,
-        job: job_options(&s, 0),
+        job: job_options(&s, 0)?,
         exit_when_done: s.exit_when_done,
     };
     let quiet = s.quiet;

@@ -37,9 +37,12 @@ pub fn resolve_input(s: &Settings) -> Result<(input::Input, String)> {
     Ok((input::resolve(&spec, s.households.as_deref())?, spec))
 }
 
-pub fn job_options(s: &Settings, workers: usize) -> JobOptions {
-    JobOptions {
+pub fn job_options(s: &Settings, workers: usize) -> Result<JobOptions> {
+    Ok(JobOptions {
         output: s.output.clone(),
+        mongo: s.mongo()?,
+        mongo_readings: s.mongo_readings,
+        public_config: s.public_config(),
         workers,
         chunk_size: s.chunk_size,
         settings: s.job_settings(),
@@ -47,7 +50,7 @@ pub fn job_options(s: &Settings, workers: usize) -> JobOptions {
             lease_timeout: Duration::from_secs(s.lease_timeout_seconds),
             max_attempts: s.max_attempts,
         },
-    }
+    })
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
@@ -56,7 +59,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     let s = Settings::load(args.job.config.as_deref(), &flags, None)?;
     let (input, spec) = resolve_input(&s)?;
     let workers = s.workers();
-    let opts = job_options(&s, workers);
+    let opts = job_options(&s, workers)?;
     if !s.quiet {
         eprintln!(
             "wattswarm: {} file(s), {:.1} MB from {spec}, {workers} workers, chunks of {} MiB, output {}",

@@ -64,6 +64,29 @@ pub struct Settings {
     pub heartbeat_seconds: u64,
     /// `master`: exit when the job is done.
     pub exit_when_done: bool,
+    /// Replicas of each file written to HDFS; none: the NameNode's default.
+    pub hdfs_replication: Option<u32>,
+    /// HDFS block size of each file written; none: the NameNode's default.
+    #[serde(deserialize_with = "opt_bytes")]
+    pub hdfs_block_size: Option<u64>,
+    /// Seconds to keep retrying a NameNode that does not answer.
+    pub hdfs_connect_seconds: u64,
+    /// MongoDB for readings and results, e.g. `mongodb://mongo:27017/`; none: no MongoDB.
+    pub mongo_uri: Option<Secret>,
+    pub mongo_username: Option<String>,
+    pub mongo_password: Option<Secret>,
+    /// A file holding the password (a Docker secret).
+    pub mongo_password_file: Option<PathBuf>,
+    pub mongo_database: String,
+    /// Store every accepted row in `<database>.<mongo_readings_collection>`.
+    pub mongo_readings: bool,
+    pub mongo_readings_collection: String,
+    /// Readings per insert.
+    pub mongo_batch: usize,
+    /// Inserts in flight per chunk.
+    pub mongo_concurrency: usize,
+    /// Seconds to keep retrying a MongoDB that does not answer.
+    pub mongo_retry_seconds: u64,
 }
 
 impl Default for Settings {
@@ -91,6 +114,19 @@ impl Default for Settings {
             metrics_listen: "0.0.0.0:9101".into(),
             heartbeat_seconds: 1,
             exit_when_done: false,
+            hdfs_replication: None,
+            hdfs_block_size: None,
+            hdfs_connect_seconds: 30,
+            mongo_uri: None,
+            mongo_username: None,
+            mongo_password: None,
+            mongo_password_file: None,
+            mongo_database: "power".into(),
+            mongo_readings: true,
+            mongo_readings_collection: "readings".into(),
+            mongo_batch: 10_000,
+            mongo_concurrency: 4,
+            mongo_retry_seconds: 30,
         }
     }
 }
@@ -126,6 +162,10 @@ fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         Size::N(_) => Err(serde::de::Error::custom("a size must be positive")),
         Size::S(s) => parse_bytes(&s).map_err(serde::de::Error::custom),
     }
+}
+
+fn opt_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    bytes(d).map(Some)
 }
 
 /// Flags that override configuration keys.
@@ -221,12 +261,65 @@ impl Settings {
         bail!("no API token: set WATTSWARM_TOKEN, or WATTSWARM_TOKEN_FILE to a file holding it (a Docker secret); master and workers must share it")
     }
 
+    /// MongoDB, when `mongo_uri` is set; the password from `mongo_password` or its file.
+    pub fn mongo(&self) -> Result<Option<wattswarm_mongo::MongoSettings>> {
+        let Some(uri) = self.mongo_uri.as_ref().filter(|u| !u.0.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let password = match (&self.mongo_password, &self.mongo_password_file) {
+            (Some(p), _) => Some(p.0.clone()),
+            (None, Some(f)) => {
+                let t = std::fs::read_to_string(f).with_context(|| format!("cannot read the MongoDB password file {}", f.display()))?;
+                Some(t.trim_end_matches(['\n', '\r']).to_owned())
+            }
+            (None, None) => None,
+        };
+        if self.mongo_batch == 0 || self.mongo_concurrency == 0 {
+            bail!("invalid configuration: mongo_batch and mongo_concurrency must be at least 1");
+        }
+        Ok(Some(wattswarm_mongo::MongoSettings {
+            uri: uri.0.trim().to_owned(),
+            username: self.mongo_username.clone(),
+            password,
+            database: self.mongo_database.clone(),
+            readings: self.mongo_readings_collection.clone(),
+            retry_seconds: self.mongo_retry_seconds,
+            batch: self.mongo_batch,
+            concurrency: self.mongo_concurrency,
+        }))
+    }
+
+    /// What the `power.jobs` document records of the configuration: no secrets.
+    pub fn public_config(&self) -> serde_json::Value {
+        serde_json::json!({
+            "chunk_size": self.chunk_size,
+            "zstd_level": self.zstd_level,
+            "batch_rows": self.batch_rows,
+            "row_group_rows": self.row_group_rows,
+            "read_block": self.read_block,
+            "lease_timeout_seconds": self.lease_timeout_seconds,
+            "max_attempts": self.max_attempts,
+            "hdfs_replication": self.hdfs_replication,
+            "hdfs_block_size": self.hdfs_block_size,
+            "mongo_uri": self.mongo_uri.as_ref().map(|u| wattswarm_mongo::redact(&u.0)),
+            "mongo_database": self.mongo_database,
+            "mongo_readings": self.mongo_readings,
+            "mongo_readings_collection": self.mongo_readings_collection,
+            "mongo_batch": self.mongo_batch,
+        })
+    }
+
     pub fn job_settings(&self) -> wattswarm_core::process::Settings {
         wattswarm_core::process::Settings {
             batch_rows: self.batch_rows,
             row_group_rows: self.row_group_rows,
             zstd_level: self.zstd_level,
             read_block: self.read_block as usize,
+            hdfs: wattswarm_core::hdfs::HdfsOptions {
+                replication: self.hdfs_replication,
+                block_size: self.hdfs_block_size,
+                connect_seconds: self.hdfs_connect_seconds,
+            },
         }
     }
 }

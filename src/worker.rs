@@ -33,6 +33,7 @@ pub fn worker(args: WorkerArgs) -> Result<()> {
         metrics_listen: Some(metrics),
         advertise: s.advertise.clone(),
         heartbeat: Duration::from_secs(s.heartbeat_seconds),
+        mongo: s.mongo()?,
     };
     actix_rt::System::new().block_on(run(opts))?;
     Ok(())

@@ -66,10 +66,15 @@ struct Master {
 
 impl Master {
     fn start(procs: &mut Procs, port: u16, input: &Path, out: &Path, extra: &[&str]) -> Master {
+        Master::start_with(procs, port, input, out, extra, &[])
+    }
+
+    fn start_with(procs: &mut Procs, port: u16, input: &Path, out: &Path, extra: &[&str], env: &[(&str, &str)]) -> Master {
         let child = common::bin()
             .args(["master", "--listen", &format!("127.0.0.1:{port}"), "--advertise", &format!("http://127.0.0.1:{port}")])
             .args(["--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--quiet"])
             .args(extra)
+            .envs(env.iter().copied())
             .env("WATTSWARM_TOKEN", TOKEN)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -115,8 +120,13 @@ impl Master {
 }
 
 fn worker(master: &str, id: &str, metrics_port: u16) -> Child {
+    worker_with(master, id, metrics_port, &[])
+}
+
+fn worker_with(master: &str, id: &str, metrics_port: u16, env: &[(&str, &str)]) -> Child {
     common::bin()
         .args(["worker", "--master", master, "--id", id, "--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .envs(env.iter().copied())
         .env("WATTSWARM_TOKEN", TOKEN)
         .env("WATTSWARM_HEARTBEAT_SECONDS", "1")
         .stdout(Stdio::null())
@@ -436,4 +446,56 @@ fn a_chunk_failing_every_attempt_fails_the_job_with_its_file_and_range() {
         assert!(t.elapsed() < Duration::from_secs(10), "the worker outlived its failed job");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits until worker `id` holds a chunk, then kills it (`kill -9`); returns the chunk.
+fn kill_when_busy(m: &Master, w: &mut Child, id: &str) -> u64 {
+    let t = Instant::now();
+    loop {
+        let j = m.job();
+        let me = j["workers"].as_array().unwrap().iter().find(|x| x["id"] == id).cloned();
+        if let Some(chunk) = me.and_then(|x| x["chunk"].as_u64()) {
+            w.kill().unwrap();
+            w.wait().unwrap();
+            return chunk;
+        }
+        assert!(j["phase"] == "running" && t.elapsed() < Duration::from_secs(60), "no lease for {id}: {j}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn on_hdfs_and_mongodb_a_killed_worker_leaves_no_partial_part_and_no_duplicate() {
+    let dfs = common::MiniDfs::start(1, 0);
+    let db = common::WireDb::start();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lcl.csv");
+    generate(&csv, 8, 90, 23, "six");
+    let local = dir.path().join("embedded");
+    run_ok(&["--input", csv.to_str().unwrap(), "--output", local.to_str().unwrap(), "--quiet", "--chunk-size", "256KiB"]);
+    let env = [("WATTSWARM_MONGO_URI", db.uri()), ("WATTSWARM_MONGO_BATCH", "500".into())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut procs = Procs::default();
+    let out = format!("{}/dist", dfs.url);
+    let m = Master::start_with(&mut procs, free_port(), &csv, Path::new(&out), &["--chunk-size", "256KiB", "--lease-timeout", "2"], &env);
+    procs.0.push(worker_with(&m.url, "victim", free_port(), &env));
+    let chunk = kill_when_busy(&m, procs.0.last_mut().unwrap(), "victim");
+    // Right after the kill: every visible part is whole (a temporary one is hidden).
+    for p in dfs.list("/dist/parquet") {
+        let name = p.rsplit('/').next().unwrap();
+        assert!(name.starts_with('.') || name.ends_with(".parquet"), "{p}");
+    }
+    procs.0.push(worker_with(&m.url, "steady", free_port(), &env));
+    m.wait_done(Duration::from_secs(180));
+    let back = dir.path().join("back");
+    dfs.get("/dist", &back);
+    assert_same_results(&back, &comparable_results(&local));
+    let hidden: Vec<String> = dfs.list("/dist").into_iter().filter(|p| p.rsplit('/').next().unwrap().starts_with('.')).collect();
+    assert!(hidden.is_empty(), "no temporary file left on HDFS: {hidden:?}");
+    for e in std::fs::read_dir(local.join("parquet")).unwrap().flatten() {
+        let name = e.file_name();
+        assert!(std::fs::read(e.path()).unwrap() == std::fs::read(back.join("parquet").join(&name)).unwrap(), "{name:?} (the killed worker held chunk {chunk})");
+    }
+    let rows = common::read_json(&back.join("results/summary.json"))["rows"].as_u64().unwrap();
+    assert_eq!(db.count("readings"), rows, "every reading once, though chunk {chunk}'s worker died mid-chunk");
 }

@@ -6,16 +6,14 @@
 //! to finish the last one. So every line is read by exactly one chunk, whatever the chunk
 //! size, and a chunk never needs its neighbours.
 //!
-//! Reads are large sequential `pread`s into one reused buffer, so a worker's memory is a
+//! Reads are large sequential `pread`s (or HDFS range reads) into one reused buffer, so a worker's memory is a
 //! few MiB whatever the chunk or file size.
-use std::fs::File;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::input::InputFile;
+use crate::error::Result;
+use crate::input::{InputFile, InputReader};
 use crate::layout::{Layout, BOM};
 
 /// One unit of work: a byte range of one input file.
@@ -94,16 +92,16 @@ fn without_bom(line: &[u8], file_start: bool) -> &[u8] {
     }
 }
 
-/// Reads the lines owned by `chunk`, calling `on_line(index_in_chunk, line)` for each and
+/// Reads the lines owned by `chunk`, calling `on_line(index_in_chunk, offset_in_file, line)`
+/// for each and
 /// `on_progress(bytes)` as the range is consumed. `block` is the read size.
 pub fn read_lines(
     chunk: &ChunkSpec,
     block: usize,
-    mut on_line: impl FnMut(u64, LineEvent<'_>),
+    mut on_line: impl FnMut(u64, u64, LineEvent<'_>),
     mut on_progress: impl FnMut(u64),
 ) -> Result<ReadStats> {
-    let path: &Path = &chunk.path;
-    let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let file = InputReader::open(&chunk.path)?;
     let block = block.max(4096);
     let mut buf: Vec<u8> = Vec::with_capacity(block * 2);
     // File offset of buf[0].
@@ -118,13 +116,7 @@ pub fn read_lines(
         let filled = buf.len();
         buf.resize(filled + block, 0);
         let t = std::time::Instant::now();
-        let n = loop {
-            match file.read_at(&mut buf[filled..], read_pos) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io("read", path, e)),
-            }
-        };
+        let n = file.read_at(&mut buf[filled..], read_pos)?;
         read_nanos += t.elapsed().as_nanos() as u64;
         buf.truncate(filled + n);
         read_pos += n as u64;
@@ -155,7 +147,7 @@ pub fn read_lines(
             if too_long {
                 too_long = false; // the tail of a line already reported
             } else {
-                on_line(index, LineEvent::Text(without_bom(&buf[i..i + nl], index == 0 && chunk.start == 0)));
+                on_line(index, line_start, LineEvent::Text(without_bom(&buf[i..i + nl], index == 0 && chunk.start == 0)));
                 index += 1;
             }
             i += nl + 1;
@@ -164,7 +156,7 @@ pub fn read_lines(
         if !done && eof && i < buf.len() && line_start < chunk.end {
             // The last line of the file, without a newline.
             if !too_long {
-                on_line(index, LineEvent::Text(without_bom(&buf[i..], index == 0 && chunk.start == 0)));
+                on_line(index, line_start, LineEvent::Text(without_bom(&buf[i..], index == 0 && chunk.start == 0)));
                 index += 1;
             }
             done = true;
@@ -181,7 +173,7 @@ pub fn read_lines(
         buf.drain(..i);
         base += i as u64;
         if buf.len() > MAX_LINE && !too_long {
-            on_line(index, LineEvent::TooLong(&buf[..256]));
+            on_line(index, base, LineEvent::TooLong(&buf[..256]));
             index += 1;
             too_long = true;
         }
@@ -203,6 +195,7 @@ pub fn read_lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn lines_of(path: &Path, len: u64, chunk_size: u64, block: usize) -> Vec<(u32, u64, Vec<u8>)> {
         let mut out = Vec::new();
@@ -216,7 +209,7 @@ mod tests {
             let stats = read_lines(
                 &c,
                 block,
-                |i, l| match l {
+                |i, _, l| match l {
                     LineEvent::Text(t) => out.push((id, i, t.to_vec())),
                     LineEvent::TooLong(_) => out.push((id, i, b"<too long>".to_vec())),
                 },

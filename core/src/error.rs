@@ -40,6 +40,10 @@ pub enum Error {
     },
     #[error("cannot build Arrow data: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    #[error("{0}")]
+    Sink(String),
+    #[error("HDFS {location}: {reason}")]
+    Hdfs { location: String, reason: String },
     #[error("{path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
 }

@@ -84,7 +84,7 @@ impl Households {
     /// Reads the households file. A broken line here is fatal: it is metadata that every
     /// row depends on, so the job stops before any work with the file and line.
     pub fn load(path: &Path) -> Result<Households> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io("read the households file", path, e))?;
+        let bytes = crate::input::read_all(path)?;
         let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
         let bad = |line: usize, reason: String| Error::BadHouseholds {
             path: path.to_owned(),

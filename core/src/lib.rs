@@ -10,7 +10,8 @@
 //! * [`input`]: resolving a file, folder or glob and checking it is LCL data;
 //! * [`aggregate`]: the per-chunk partial aggregates and their exact merge;
 //! * [`parquet_out`]: the Arrow schema and the Parquet part writer;
-//! * [`storage`]: write-then-rename commits on the output;
+//! * [`storage`]: write-then-rename commits on the output, a local folder or HDFS;
+//! * [`hdfs`]: the HDFS client (hdfs-native) behind a synchronous interface;
 //! * [`process`]: a whole chunk, from bytes to a committed part and a partial;
 //! * [`generate`]: data in the real format, quirks included, for tests and benchmarks.
 pub mod aggregate;
@@ -18,6 +19,7 @@ pub mod chunk;
 pub mod datetime;
 pub mod error;
 pub mod generate;
+pub mod hdfs;
 pub mod input;
 pub mod kwh;
 pub mod layout;

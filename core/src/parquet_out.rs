@@ -5,9 +5,7 @@
 //! without zone, delta-encoded since readings come every 30 minutes, and everything is
 //! zstd-compressed. Columns are built directly from the parser's dictionary keys, so no
 //! string is copied per row.
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow_array::builder::BooleanBufferBuilder;
@@ -28,6 +26,7 @@ use crate::aggregate::HouseholdDay;
 use crate::error::{Error, Result};
 use crate::kwh;
 use crate::parse::{Dict, Dicts, Row};
+use crate::storage::{FileWriter, ParquetSource, Written};
 
 fn dict_type() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
@@ -81,27 +80,25 @@ pub fn properties(zstd_level: i32, row_group_rows: usize) -> Result<WriterProper
         .build())
 }
 
-type Sink = ArrowWriter<BufWriter<File>>;
+type Sink = ArrowWriter<FileWriter>;
 
-fn create(path: &Path, schema: SchemaRef, props: WriterProperties) -> Result<Sink> {
-    let file = File::create(path).map_err(|e| Error::io("create", path, e))?;
-    ArrowWriter::try_new(BufWriter::with_capacity(1 << 20, file), schema, Some(props)).map_err(|e| Error::Parquet {
-        path: path.to_owned(),
+fn create(file: FileWriter, schema: SchemaRef, props: WriterProperties) -> Result<(Sink, PathBuf)> {
+    let path = PathBuf::from(file.shown());
+    let sink = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| Error::Parquet {
+        path: path.clone(),
         source: e,
-    })
+    })?;
+    Ok((sink, path))
 }
 
-/// Closes a writer and makes the file durable; returns its size.
-fn close(sink: Sink, path: &Path) -> Result<u64> {
-    let pq = |e| Error::Parquet {
-        path: path.to_owned(),
-        source: e,
-    };
-    let mut buf = sink.into_inner().map_err(pq)?;
-    buf.flush().map_err(|e| Error::io("write", path, e))?;
-    let file = buf.into_inner().map_err(|e| Error::io("write", path, e.into_error()))?;
-    file.sync_all().map_err(|e| Error::io("sync", path, e))?;
-    Ok(file.metadata().map_err(|e| Error::io("stat", path, e))?.len())
+/// Closes a writer and makes the file durable.
+fn close(sink: Sink, path: &std::path::Path) -> Result<Written> {
+    sink.into_inner()
+        .map_err(|e| Error::Parquet {
+            path: path.to_owned(),
+            source: e,
+        })?
+        .close()
 }
 
 /// Column buffers of one record batch.
@@ -127,10 +124,11 @@ pub struct PartWriter {
 }
 
 impl PartWriter {
-    pub fn create(path: &Path, props: WriterProperties, batch_rows: usize) -> Result<PartWriter> {
+    pub fn create(file: FileWriter, props: WriterProperties, batch_rows: usize) -> Result<PartWriter> {
+        let (sink, path) = create(file, part_schema(), props)?;
         Ok(PartWriter {
-            sink: create(path, part_schema(), props)?,
-            path: path.to_owned(),
+            sink,
+            path,
             cols: Columns::default(),
             batch_rows: batch_rows.max(1024),
             encode_nanos: 0,
@@ -204,16 +202,16 @@ impl PartWriter {
         Ok(())
     }
 
-    /// Writes the last batch and closes the file; returns its size in bytes.
-    pub fn finish(mut self, dicts: &Dicts) -> Result<u64> {
+    /// Writes the last batch and closes the file.
+    pub fn finish(mut self, dicts: &Dicts) -> Result<Written> {
         self.write_batch(dicts)?;
         close(self.sink, &self.path)
     }
 }
 
 /// Writes a chunk's household-days (sorted, exact) for the master's merge.
-pub fn write_household_day_partial(path: &Path, days: &[HouseholdDay], props: WriterProperties) -> Result<u64> {
-    let mut sink = create(path, household_day_partial_schema(), props)?;
+pub fn write_household_day_partial(file: FileWriter, days: &[HouseholdDay], props: WriterProperties) -> Result<Written> {
+    let (mut sink, path) = create(file, household_day_partial_schema(), props)?;
     for part in days.chunks(64 * 1024) {
         let batch = RecordBatch::try_new(
             household_day_partial_schema(),
@@ -229,7 +227,7 @@ pub fn write_household_day_partial(path: &Path, days: &[HouseholdDay], props: Wr
             source: e,
         })?;
     }
-    close(sink, path)
+    close(sink, &path)
 }
 
 /// Streams one household-day partial back, a batch at a time.
@@ -241,8 +239,8 @@ pub struct HouseholdDayCursor {
 }
 
 impl HouseholdDayCursor {
-    pub fn open(path: &Path) -> Result<HouseholdDayCursor> {
-        let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    pub fn open(file: ParquetSource, shown: &str) -> Result<HouseholdDayCursor> {
+        let path = PathBuf::from(shown);
         let pq = |e| Error::Parquet {
             path: path.to_owned(),
             source: e,
@@ -254,7 +252,7 @@ impl HouseholdDayCursor {
             .map_err(pq)?;
         let mut c = HouseholdDayCursor {
             reader,
-            path: path.to_owned(),
+            path,
             batch: Vec::new(),
             pos: 0,
         };
@@ -308,10 +306,11 @@ pub struct HouseholdDayWriter {
 }
 
 impl HouseholdDayWriter {
-    pub fn create(path: &Path, props: WriterProperties) -> Result<HouseholdDayWriter> {
+    pub fn create(file: FileWriter, props: WriterProperties) -> Result<HouseholdDayWriter> {
+        let (sink, path) = create(file, household_day_schema(), props)?;
         Ok(HouseholdDayWriter {
-            sink: create(path, household_day_schema(), props)?,
-            path: path.to_owned(),
+            sink,
+            path,
             ids: Dict::default(),
             keys: Vec::new(),
             days: Vec::new(),
@@ -359,7 +358,7 @@ impl HouseholdDayWriter {
         })
     }
 
-    pub fn finish(mut self) -> Result<u64> {
+    pub fn finish(mut self) -> Result<Written> {
         self.flush()?;
         close(self.sink, &self.path)
     }

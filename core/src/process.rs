@@ -3,9 +3,7 @@
 //! This is all the work a worker does; it is CPU-bound and synchronous, and the worker
 //! actor runs it on a blocking thread. Its outputs are committed by rename under names
 //! that depend only on the chunk, so a retried chunk produces the same files.
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,8 +14,8 @@ use crate::chunk::{read_lines, ChunkSpec, LineEvent};
 use crate::error::{Error, Result};
 use crate::layout::Households;
 use crate::parquet_out::{properties, write_household_day_partial, PartWriter};
-use crate::parse::{Line, Parser, Reason};
-use crate::storage::{household_day_partial_name, part_name, rejects_partial_name, Output};
+use crate::parse::{Line, Parser, Reason, Row};
+use crate::storage::{household_day_partial_name, part_name, rejects_partial_name, FileWriter, Output};
 
 /// Tuning knobs of the chunk pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +28,9 @@ pub struct Settings {
     pub zstd_level: i32,
     /// Bytes per read from the input.
     pub read_block: usize,
+    /// Replication and block size of files written to HDFS.
+    #[serde(default)]
+    pub hdfs: crate::hdfs::HdfsOptions,
 }
 
 impl Default for Settings {
@@ -39,8 +40,31 @@ impl Default for Settings {
             row_group_rows: 1024 * 1024,
             zstd_level: 1,
             read_block: 8 << 20,
+            hdfs: Default::default(),
         }
     }
+}
+
+/// A second destination for the accepted rows (MongoDB's readings collection), fed from
+/// the same parse loop as the Parquet part. One per chunk attempt.
+pub trait RowSink: Send {
+    /// One accepted row. `id` is unique and stable across chunkings and re-runs: see
+    /// [`row_id`].
+    fn row(&mut self, id: i64, row: &Row, dicts: &crate::parse::Dicts) -> Result<()>;
+    /// Waits until every row is stored; returns how many were new (not already there).
+    fn finish(self: Box<Self>) -> Result<u64>;
+}
+
+/// Opens a [`RowSink`] for each chunk attempt.
+pub trait RowSinkFactory: Send + Sync + std::fmt::Debug {
+    fn open(&self, chunk: &ChunkSpec) -> Result<Box<dyn RowSink>>;
+}
+
+/// A row's id: its file's index in the job (high 23 bits) and the byte offset of its line
+/// (low 40 bits, files up to 1 TiB). The same row gets the same id whatever the chunking,
+/// the worker or the attempt.
+pub fn row_id(file_index: u32, offset: u64) -> i64 {
+    ((file_index as i64) << 40) | (offset as i64 & ((1 << 40) - 1))
 }
 
 /// What every chunk of a job shares.
@@ -49,6 +73,8 @@ pub struct JobSpec {
     pub output: Output,
     pub households: Option<Arc<Households>>,
     pub settings: Settings,
+    /// Where accepted rows also go, if anywhere.
+    pub rows: Option<Arc<dyn RowSinkFactory>>,
 }
 
 /// Where a chunk's time went, in seconds.
@@ -77,14 +103,16 @@ pub struct ChunkReport {
     pub stages: StageSeconds,
     /// Wall time of the whole chunk.
     pub seconds: f64,
+    /// Rows newly stored by the row sink (0 without one, or when a retry found them there).
+    #[serde(default)]
+    pub rows_stored: u64,
 }
 
 /// Rejected lines of one chunk as `index,reason,raw`, with the line's index inside the
 /// chunk; the master turns it into the file's line number once it knows how many lines
 /// the earlier chunks of the file hold.
 struct Rejects {
-    out: BufWriter<File>,
-    path: std::path::PathBuf,
+    out: FileWriter,
 }
 
 /// Longest raw text kept for a rejected line.
@@ -100,13 +128,6 @@ pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl Rejects {
-    fn create(path: &Path) -> Result<Rejects> {
-        let f = File::create(path).map_err(|e| Error::io("create", path, e))?;
-        Ok(Rejects {
-            out: BufWriter::new(f),
-            path: path.to_owned(),
-        })
-    }
 
     fn write(&mut self, index: u64, reason: Reason, raw: &[u8]) -> Result<()> {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -121,12 +142,7 @@ impl Rejects {
             csv_field(&reason.to_string()),
             csv_field(&text)
         )
-        .map_err(|e| Error::io("write", &self.path, e))
-    }
-
-    fn finish(self) -> Result<()> {
-        let f = self.out.into_inner().map_err(|e| Error::io("write", &self.path, e.into_error()))?;
-        f.sync_all().map_err(|e| Error::io("sync", &self.path, e))
+        .map_err(|e| Error::io("write", self.out.shown(), e))
     }
 }
 
@@ -145,18 +161,22 @@ pub fn process_chunk(
     let s = &job.settings;
     let props = properties(s.zstd_level, s.row_group_rows)?;
     let part_rel = part_name(chunk.id);
-    let part_tmp = out.temp_path(&part_rel, &tag);
-    let mut writer = PartWriter::create(&part_tmp, props.clone(), s.batch_rows)?;
+    let mut writer = PartWriter::create(out.create(&part_rel, &tag)?, props.clone(), s.batch_rows)?;
     let mut parser = Parser::new(chunk.layout, job.households.clone());
     let mut agg = Aggregator::default();
     let rejects_rel = rejects_partial_name(chunk.id);
-    let rejects_tmp = out.temp_path(&rejects_rel, &tag);
     let mut rejects: Option<Rejects> = None;
     let mut failure: Option<Error> = None;
+    let mut sink = match &job.rows {
+        Some(f) => Some(f.open(chunk)?),
+        None => None,
+    };
 
     let reject = |rejects: &mut Option<Rejects>, index: u64, reason: Reason, raw: &[u8]| -> Result<()> {
         if rejects.is_none() {
-            *rejects = Some(Rejects::create(&rejects_tmp)?);
+            *rejects = Some(Rejects {
+                out: out.create(&rejects_rel, &tag)?,
+            });
         }
         rejects.as_mut().expect("just created").write(index, reason, raw)
     };
@@ -164,7 +184,7 @@ pub fn process_chunk(
     let read = read_lines(
         chunk,
         s.read_block,
-        |index, event| {
+        |index, offset, event| {
             if failure.is_some() {
                 return;
             }
@@ -172,7 +192,11 @@ pub fn process_chunk(
                 LineEvent::Text(line) => match parser.parse_line(line) {
                     Line::Row(r) => {
                         agg.add(&r);
-                        writer.push(&r, &parser.dicts)
+                        let stored = match &mut sink {
+                            Some(s) => s.row(row_id(chunk.file_index, offset), &r, &parser.dicts),
+                            None => Ok(()),
+                        };
+                        stored.and_then(|_| writer.push(&r, &parser.dicts))
                     }
                     Line::Blank => {
                         agg.totals.blank_lines += 1;
@@ -199,28 +223,33 @@ pub fn process_chunk(
         progress,
     )?;
     if let Some(e) = failure {
-        let _ = std::fs::remove_file(&part_tmp);
-        let _ = std::fs::remove_file(&rejects_tmp);
+        drop((writer, rejects, sink));
+        out.discard(&part_rel, &tag);
+        out.discard(&rejects_rel, &tag);
         return Err(e);
     }
 
     let write_started = Instant::now();
     let encode_before_finish = writer.encode_nanos;
-    let parquet_bytes = writer.finish(&parser.dicts)?;
+    let part = writer.finish(&parser.dicts)?;
+    let parquet_bytes = part.bytes;
     agg.totals.lines = read.lines;
     agg.totals.input_bytes = read.bytes;
     let (aggregate, days) = agg.finish(&parser.dicts);
 
     let hd_rel = household_day_partial_name(chunk.id);
-    let hd_tmp = out.temp_path(&hd_rel, &tag);
-    write_household_day_partial(&hd_tmp, &days, props)?;
-    out.commit(&hd_tmp, &hd_rel)?;
+    // Rows are stored before any file is committed: a committed part means stored rows.
+    let rows_stored = match sink {
+        Some(s) => s.finish()?,
+        None => 0,
+    };
+    let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
+    out.commit(hd, &hd_rel)?;
     if let Some(r) = rejects {
-        r.finish()?;
-        out.commit(&rejects_tmp, &rejects_rel)?;
+        out.commit(r.out.close()?, &rejects_rel)?;
     }
     // The part goes last: once it is visible, everything it depends on is too.
-    out.commit(&part_tmp, &part_rel)?;
+    out.commit(part, &part_rel)?;
 
     let total = started.elapsed().as_secs_f64();
     let read_s = read.read_nanos as f64 / 1e9;
@@ -231,6 +260,7 @@ pub fn process_chunk(
         attempt,
         aggregate,
         parquet_bytes,
+        rows_stored,
         seconds: total,
         stages: StageSeconds {
             read: read_s,

@@ -39,6 +39,10 @@ pub struct JobInfo {
     pub output: std::path::PathBuf,
     pub households: Option<crate::layout::Households>,
     pub settings: crate::process::Settings,
+    /// `database.collection` where workers store every accepted row; none: nowhere. The
+    /// worker brings its own MongoDB URI and credentials: secrets never cross the API.
+    #[serde(default)]
+    pub readings: Option<String>,
 }
 
 /// `POST /v1/lease`, `/v1/leave`: a worker of a job.

@@ -1,23 +1,36 @@
-//! The output directory and its commit rule.
+//! The output (a local folder or an `hdfs://` one) and its commit rule.
 //!
-//! Every file is written under a hidden temporary name that includes the attempt, then
-//! renamed into place. Readers (and `*.parquet` globs) never see half a file, and when two
-//! attempts of the same chunk race, the first rename wins and the later one is discarded:
-//! both would hold the same bytes, since a chunk's output depends only on its input.
+//! Every file is written under a hidden temporary name that includes the writer and the
+//! attempt, then renamed into place. Readers (Spark, pyarrow and `*.parquet` globs skip
+//! names that start with `.`) never see half a file, and when two attempts of the same
+//! chunk race, the first rename wins and the later one is discarded: both would hold the
+//! same bytes, since a chunk's output depends only on its input. HDFS gives the same
+//! rule: its rename refuses an existing target unless told to overwrite.
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::io::{BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::error::{Error, Result};
+use crate::hdfs::{self, Hdfs, HdfsOptions, HdfsReader, HdfsWriter};
 
 pub const PARQUET_DIR: &str = "parquet";
 pub const RESULTS_DIR: &str = "results";
 pub const STATE_DIR: &str = "_state";
 pub const SUCCESS: &str = "_SUCCESS";
 
+#[derive(Debug, Clone)]
+enum Root {
+    Local(PathBuf),
+    Hdfs { fs: Arc<Hdfs>, dir: String },
+}
+
 /// The job's output directory.
 #[derive(Debug, Clone)]
 pub struct Output {
-    root: PathBuf,
+    root: Root,
 }
 
 /// What a commit did.
@@ -29,50 +42,337 @@ pub enum Commit {
     AlreadyThere,
 }
 
+/// A file being written under its temporary name.
+pub struct FileWriter {
+    inner: WriterKind,
+    /// The temporary name relative to the output root.
+    temp: String,
+    shown: String,
+}
+
+enum WriterKind {
+    Local(BufWriter<fs::File>),
+    Hdfs(HdfsWriter),
+}
+
+/// A closed temporary file, ready to commit.
+#[derive(Debug)]
+pub struct Written {
+    temp: String,
+    pub bytes: u64,
+}
+
+impl FileWriter {
+    /// Where the file goes, for messages.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Makes the file durable and closes it.
+    pub fn close(self) -> Result<Written> {
+        let bytes = match self.inner {
+            WriterKind::Local(w) => {
+                let f = w.into_inner().map_err(|e| Error::io("write", &self.shown, e.into_error()))?;
+                f.sync_all().map_err(|e| Error::io("sync", &self.shown, e))?;
+                f.metadata().map_err(|e| Error::io("stat", &self.shown, e))?.len()
+            }
+            WriterKind::Hdfs(w) => w.close()?,
+        };
+        Ok(Written { temp: self.temp, bytes })
+    }
+}
+
+impl Write for FileWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        match &mut self.inner {
+            WriterKind::Local(w) => w.write(data),
+            WriterKind::Hdfs(w) => w.write(data),
+        }
+    }
+
+    fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match &mut self.inner {
+            WriterKind::Local(w) => w.write_all(data),
+            WriterKind::Hdfs(w) => w.write_all(data),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.inner {
+            WriterKind::Local(w) => w.flush(),
+            WriterKind::Hdfs(w) => w.flush(),
+        }
+    }
+}
+
+/// A committed Parquet file opened for reading (local, or HDFS by ranges).
+pub enum ParquetSource {
+    Local(fs::File),
+    Hdfs(HdfsReader),
+}
+
+impl parquet::file::reader::Length for ParquetSource {
+    fn len(&self) -> u64 {
+        match self {
+            ParquetSource::Local(f) => f.len(),
+            ParquetSource::Hdfs(r) => r.len(),
+        }
+    }
+}
+
+/// Reads an HDFS file sequentially from a position, 1 MiB per request.
+pub struct RangeReader {
+    file: HdfsReader,
+    pos: u64,
+}
+
+impl Read for RangeReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let want = buf.len().min(1 << 20);
+        let n = self.file.read_at(&mut buf[..want], self.pos).map_err(std::io::Error::other)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+pub enum SourceRead {
+    Local(<fs::File as parquet::file::reader::ChunkReader>::T),
+    Hdfs(RangeReader),
+}
+
+impl Read for SourceRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            SourceRead::Local(r) => r.read(buf),
+            SourceRead::Hdfs(r) => r.read(buf),
+        }
+    }
+}
+
+impl parquet::file::reader::ChunkReader for ParquetSource {
+    type T = SourceRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<SourceRead> {
+        Ok(match self {
+            ParquetSource::Local(f) => SourceRead::Local(f.get_read(start)?),
+            ParquetSource::Hdfs(r) => SourceRead::Hdfs(RangeReader {
+                file: r.clone(),
+                pos: start,
+            }),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        match self {
+            ParquetSource::Local(f) => f.get_bytes(start, length),
+            ParquetSource::Hdfs(r) => r
+                .read_range(start, length)
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e))),
+        }
+    }
+}
+
+/// The hidden name of `rel` for one writer, in the same directory. `tag` names the writer
+/// and attempt (`worker-3.a2`), so no two writers share a name.
+fn temp_name(rel: &str, tag: &str) -> String {
+    let (dir, name) = match rel.rfind('/') {
+        Some(i) => (&rel[..=i], &rel[i + 1..]),
+        None => ("", rel),
+    };
+    let tag: String = tag
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    format!("{dir}.{name}.{tag}.tmp")
+}
+
+/// A writer's leftover: ours (`.name.tag.tmp`) or the HDFS client's (`.name.tmp.N`).
+fn is_temp(name: &str) -> bool {
+    name.starts_with('.') && (name.ends_with(".tmp") || name.contains(".tmp."))
+}
+
 impl Output {
-    pub fn new(root: impl Into<PathBuf>) -> Output {
-        Output { root: root.into() }
+    /// A local folder.
+    pub fn local(root: impl Into<PathBuf>) -> Output {
+        Output {
+            root: Root::Local(root.into()),
+        }
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// A local folder, or `hdfs://NAMENODE:PORT/path` (connecting, with retries).
+    pub fn open(location: &str, options: &HdfsOptions) -> Result<Output> {
+        if hdfs::is_hdfs(location) {
+            let (url, dir) = hdfs::split(location)?;
+            let fs = hdfs::connect(&url, options)?;
+            Ok(Output {
+                root: Root::Hdfs { fs, dir },
+            })
+        } else {
+            Ok(Output::local(location))
+        }
     }
 
-    pub fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
+    /// The output as the user gave it, for messages.
+    pub fn location(&self) -> String {
+        match &self.root {
+            Root::Local(p) => p.display().to_string(),
+            Root::Hdfs { fs, dir } => format!("{}{dir}", fs.url),
+        }
+    }
+
+    /// Where `rel` is, for messages.
+    pub fn shown(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.location().trim_end_matches('/'))
+    }
+
+    fn hdfs_path(dir: &str, rel: &str) -> String {
+        if rel.is_empty() {
+            dir.to_owned()
+        } else {
+            format!("{}/{rel}", dir.trim_end_matches('/'))
+        }
     }
 
     /// Creates the directories a job writes into.
     pub fn prepare(&self) -> Result<()> {
         for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
-            let p = self.root.join(d);
-            fs::create_dir_all(&p).map_err(|e| Error::io("create the output directory", &p, e))?;
+            match &self.root {
+                Root::Local(root) => {
+                    let p = root.join(d);
+                    fs::create_dir_all(&p).map_err(|e| Error::io("create the output directory", &p, e))?;
+                }
+                Root::Hdfs { fs, dir } => fs.mkdirs(&Self::hdfs_path(dir, d))?,
+            }
         }
         Ok(())
     }
 
-    /// The temporary name of `rel` for one writer: hidden, in the same directory. `tag`
-    /// names the writer and attempt (`worker-3.a2`), so no two writers share a name.
-    pub fn temp_path(&self, rel: &str, tag: &str) -> PathBuf {
-        let p = self.root.join(rel);
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tag: String = tag
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-            .collect();
-        p.with_file_name(format!(".{name}.{tag}.tmp"))
+    /// Opens `rel`'s temporary name for one writer (`tag`: writer and attempt).
+    pub fn create(&self, rel: &str, tag: &str) -> Result<FileWriter> {
+        let temp = temp_name(rel, tag);
+        let shown = self.shown(&temp);
+        let inner = match &self.root {
+            Root::Local(root) => {
+                let p = root.join(&temp);
+                if let Some(parent) = p.parent() {
+                    fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
+                }
+                let f = fs::File::create(&p).map_err(|e| Error::io("create", &p, e))?;
+                WriterKind::Local(BufWriter::with_capacity(1 << 20, f))
+            }
+            Root::Hdfs { fs, dir } => WriterKind::Hdfs(fs.create(&Self::hdfs_path(dir, &temp))?),
+        };
+        Ok(FileWriter { inner, temp, shown })
     }
 
-    /// Removes temporary files that writers which died left behind (`.*.tmp`).
+    /// Moves a closed temporary file into place, unless another attempt already did.
+    pub fn commit(&self, written: Written, rel: &str) -> Result<Commit> {
+        match &self.root {
+            Root::Local(root) => {
+                let dest = root.join(rel);
+                if dest.exists() {
+                    let _ = fs::remove_file(root.join(&written.temp));
+                    return Ok(Commit::AlreadyThere);
+                }
+                fs::rename(root.join(&written.temp), &dest).map_err(|e| Error::io("commit", &dest, e))?;
+                Ok(Commit::Committed)
+            }
+            Root::Hdfs { fs, dir } => {
+                let temp = Self::hdfs_path(dir, &written.temp);
+                if fs.rename(&temp, &Self::hdfs_path(dir, rel), false)? {
+                    Ok(Commit::Committed)
+                } else {
+                    fs.delete(&temp, false)?;
+                    Ok(Commit::AlreadyThere)
+                }
+            }
+        }
+    }
+
+    /// Moves a closed temporary file into place, replacing what is there.
+    pub fn replace(&self, written: Written, rel: &str) -> Result<()> {
+        match &self.root {
+            Root::Local(root) => {
+                let dest = root.join(rel);
+                fs::rename(root.join(&written.temp), &dest).map_err(|e| Error::io("commit", &dest, e))
+            }
+            Root::Hdfs { fs, dir } => {
+                fs.rename(&Self::hdfs_path(dir, &written.temp), &Self::hdfs_path(dir, rel), true)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Removes the temporary file of `rel`'s writer `tag`, which gave up (best effort).
+    pub fn discard(&self, rel: &str, tag: &str) {
+        let _ = self.remove(&temp_name(rel, tag));
+    }
+
+    /// Writes a small file atomically (temporary name, sync, rename), replacing any earlier one.
+    pub fn write_atomic(&self, rel: &str, bytes: &[u8]) -> Result<()> {
+        let mut w = self.create(rel, "w")?;
+        let shown = w.shown().to_owned();
+        w.write_all(bytes).map_err(|e| Error::io("write", &shown, e))?;
+        self.replace(w.close()?, rel)
+    }
+
+    /// The bytes of `rel`, or `None` if it does not exist.
+    pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        match &self.root {
+            Root::Local(root) => {
+                let p = root.join(rel);
+                match fs::read(&p) {
+                    Ok(b) => Ok(Some(b)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(Error::io("read", &p, e)),
+                }
+            }
+            Root::Hdfs { fs, dir } => fs.read_all(&Self::hdfs_path(dir, rel)),
+        }
+    }
+
+    pub fn exists(&self, rel: &str) -> Result<bool> {
+        match &self.root {
+            Root::Local(root) => Ok(root.join(rel).exists()),
+            Root::Hdfs { fs, dir } => Ok(fs.status(&Self::hdfs_path(dir, rel))?.is_some()),
+        }
+    }
+
+    /// Opens a committed Parquet file for reading.
+    pub fn open_parquet(&self, rel: &str) -> Result<ParquetSource> {
+        match &self.root {
+            Root::Local(root) => {
+                let p = root.join(rel);
+                Ok(ParquetSource::Local(fs::File::open(&p).map_err(|e| Error::io("open", &p, e))?))
+            }
+            Root::Hdfs { fs, dir } => Ok(ParquetSource::Hdfs(fs.open(&Self::hdfs_path(dir, rel))?)),
+        }
+    }
+
+    /// The names in folder `rel`, sorted; empty if it does not exist.
+    pub fn list(&self, rel: &str) -> Result<Vec<String>> {
+        let mut names: Vec<String> = match &self.root {
+            Root::Local(root) => {
+                let Ok(entries) = fs::read_dir(root.join(rel)) else { return Ok(Vec::new()) };
+                entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+            }
+            Root::Hdfs { fs, dir } => fs
+                .list(&Self::hdfs_path(dir, rel))?
+                .into_iter()
+                .map(|s| s.path.rsplit('/').next().unwrap_or_default().to_owned())
+                .collect(),
+        };
+        names.sort();
+        Ok(names)
+    }
+
+    /// Removes temporary files that writers which died left behind.
     pub fn remove_temps(&self) -> Result<usize> {
         let mut n = 0;
         for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
-            let dir = self.root.join(d);
-            let Ok(entries) = fs::read_dir(&dir) else { continue };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') && name.ends_with(".tmp") {
-                    fs::remove_file(e.path()).map_err(|err| Error::io("remove", e.path(), err))?;
+            for name in self.list(d)? {
+                if is_temp(&name) {
+                    self.remove(&format!("{d}/{name}"))?;
                     n += 1;
                 }
             }
@@ -80,48 +380,31 @@ impl Output {
         Ok(n)
     }
 
-    /// Moves a finished temporary file into place, unless another attempt already did.
-    pub fn commit(&self, temp: &Path, rel: &str) -> Result<Commit> {
-        let dest = self.root.join(rel);
-        if dest.exists() {
-            let _ = fs::remove_file(temp);
-            return Ok(Commit::AlreadyThere);
-        }
-        fs::rename(temp, &dest).map_err(|e| Error::io("commit", &dest, e))?;
-        Ok(Commit::Committed)
-    }
-
-    /// Writes a small file atomically (temp, sync, rename), replacing any earlier one.
-    pub fn write_atomic(&self, rel: &str, bytes: &[u8]) -> Result<()> {
-        let temp = self.temp_path(rel, "w");
-        let dest = self.root.join(rel);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-        }
-        {
-            use std::io::Write;
-            let mut f = fs::File::create(&temp).map_err(|e| Error::io("create", &temp, e))?;
-            f.write_all(bytes).map_err(|e| Error::io("write", &temp, e))?;
-            f.sync_all().map_err(|e| Error::io("sync", &temp, e))?;
-        }
-        fs::rename(&temp, &dest).map_err(|e| Error::io("commit", &dest, e))
-    }
-
     pub fn remove(&self, rel: &str) -> Result<()> {
-        let p = self.root.join(rel);
-        match fs::remove_file(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove", &p, e)),
+        match &self.root {
+            Root::Local(root) => {
+                let p = root.join(rel);
+                match fs::remove_file(&p) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(Error::io("remove", &p, e)),
+                }
+            }
+            Root::Hdfs { fs, dir } => fs.delete(&Self::hdfs_path(dir, rel), false),
         }
     }
 
     pub fn remove_dir(&self, rel: &str) -> Result<()> {
-        let p = self.root.join(rel);
-        match fs::remove_dir_all(&p) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io("remove", &p, e)),
+        match &self.root {
+            Root::Local(root) => {
+                let p = root.join(rel);
+                match fs::remove_dir_all(&p) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(Error::io("remove", &p, e)),
+                }
+            }
+            Root::Hdfs { fs, dir } => fs.delete(&Self::hdfs_path(dir, rel), true),
         }
     }
 }
@@ -144,4 +427,38 @@ pub const MANIFEST: &str = "_state/job.json";
 
 pub fn report_name(chunk: u32) -> String {
     format!("{STATE_DIR}/chunk-{chunk:05}.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temporary_names_are_hidden_and_first_commit_wins() {
+        assert_eq!(temp_name("parquet/part-00001.parquet", "w 1.a0"), "parquet/.part-00001.parquet.w_1.a0.tmp");
+        assert!(is_temp(".part-00001.parquet.w1.a0.tmp") && is_temp(".part-00001.parquet.tmp.3"));
+        assert!(!is_temp("part-00001.parquet"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = Output::local(dir.path());
+        out.prepare().unwrap();
+        let rel = part_name(1);
+        let mut a = out.create(&rel, "a.a0").unwrap();
+        let mut b = out.create(&rel, "b.a1").unwrap();
+        a.write_all(b"first").unwrap();
+        b.write_all(b"second").unwrap();
+        assert_eq!(out.list(PARQUET_DIR).unwrap().len(), 2, "two hidden temporaries");
+        assert_eq!(out.commit(a.close().unwrap(), &rel).unwrap(), Commit::Committed);
+        assert_eq!(out.commit(b.close().unwrap(), &rel).unwrap(), Commit::AlreadyThere);
+        assert_eq!(out.read(&rel).unwrap().unwrap(), b"first");
+        assert_eq!(out.list(PARQUET_DIR).unwrap(), ["part-00001.parquet"]);
+
+        let c = out.create(&rel, "c.a2").unwrap();
+        drop(c); // a writer that died
+        assert_eq!(out.remove_temps().unwrap(), 1);
+        out.write_atomic("results/x.json", b"1").unwrap();
+        out.write_atomic("results/x.json", b"2").unwrap();
+        assert_eq!(out.read("results/x.json").unwrap().unwrap(), b"2");
+        assert!(out.read("results/none").unwrap().is_none());
+    }
 }

@@ -28,7 +28,7 @@ use wattswarm_worker::ChunkOutcome;
 
 use crate::coordinator::{Accept, ChunkCounts, Coordinator, CoordinatorConfig};
 use crate::metrics::MasterMetrics;
-use crate::results::{headline, write_results, Headline, JobSummary, RunFacts};
+use crate::results::{seal, headline, write_results, Headline, JobSummary, RunFacts};
 use crate::state::Prepared;
 use crate::JobError;
 
@@ -63,6 +63,8 @@ pub struct MasterSetup {
     pub metrics: Arc<MasterMetrics>,
     /// The URL workers reach this master at, shown in the status.
     pub master_url: Option<String>,
+    /// MongoDB, when the job writes there.
+    pub mongo: Option<Arc<crate::mongo::MongoJob>>,
 }
 
 pub struct MasterActor {
@@ -85,6 +87,7 @@ pub struct MasterActor {
     phase: Phase,
     metrics: Arc<MasterMetrics>,
     master_url: Option<String>,
+    mongo: Option<Arc<crate::mongo::MongoJob>>,
     last_waiting_note: Instant,
 }
 
@@ -107,6 +110,7 @@ impl MasterActor {
             coordinator,
             metrics,
             master_url,
+            mongo,
         } = setup;
         let input_bytes = prepared.chunks.iter().map(|c| c.len()).sum();
         let n = prepared.chunks.len();
@@ -141,6 +145,7 @@ impl MasterActor {
             phase: Phase::Running,
             metrics,
             master_url,
+            mongo,
             last_waiting_note: Instant::now(),
         }
     }
@@ -165,6 +170,9 @@ impl MasterActor {
 
     fn fail_job(&mut self, err: JobError) {
         tracing::error!("job failed: {err}");
+        if let Some(m) = &self.mongo {
+            m.failed(&err.to_string());
+        }
         self.phase = Phase::Failed;
         if let Some(tx) = self.done.take() {
             let _ = tx.send(Err(err));
@@ -178,6 +186,7 @@ impl MasterActor {
         let lines = self.lines.clone();
         let agg = self.agg.clone();
         let settings = self.settings.clone();
+        let mongo = self.mongo.clone();
         let (started, workers, files, parquet_bytes) = (self.started, self.workers.len(), self.input.files.len(), self.parquet_bytes);
         let fut = tokio::task::spawn_blocking(move || {
             let facts = RunFacts {
@@ -187,6 +196,10 @@ impl MasterActor {
                 parquet_bytes,
             };
             let summary = write_results(&out, &chunks, &lines, &agg, &settings, facts)?;
+            if let Some(m) = &mongo {
+                m.export(&out, &summary)?;
+            }
+            seal(&out)?;
             out.remove_temps()?;
             Ok::<_, JobError>(JobOutcome {
                 summary,
@@ -196,7 +209,7 @@ impl MasterActor {
         ctx.spawn(fut.into_actor(self).map(|res, act, _| {
             let res = res.unwrap_or_else(|e| {
                 Err(JobError::Core(wattswarm_core::Error::Corrupt {
-                    path: act.output.root().to_owned(),
+                    path: act.output.location().into(),
                     reason: format!("writing the results panicked: {e}"),
                 }))
             });
@@ -317,9 +330,10 @@ impl Handler<Register> for MasterActor {
         self.seen(&msg.worker).metrics_url = msg.metrics_url;
         MessageResult(JobInfo {
             job_id: self.job_id.clone(),
-            output: self.output.root().to_owned(),
+            output: self.output.location().into(),
             households: self.input.households.as_deref().cloned(),
             settings: self.settings.clone(),
+            readings: self.mongo.as_ref().and_then(|m| m.readings_namespace()),
         })
     }
 }

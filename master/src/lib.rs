@@ -12,6 +12,7 @@ pub mod actor;
 pub mod coordinator;
 pub mod http;
 pub mod metrics;
+pub mod mongo;
 pub mod results;
 pub mod server;
 pub mod standalone;
@@ -36,6 +37,8 @@ pub enum JobError {
         attempts: u32,
         error: String,
     },
+    #[error(transparent)]
+    Mongo(#[from] wattswarm_mongo::MongoError),
     #[error("the master stopped before the job finished")]
     Interrupted,
     #[error("cannot listen on {addr}: {source} (is another master running there? choose another --listen)")]

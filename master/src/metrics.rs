@@ -12,6 +12,7 @@ pub struct MasterMetrics {
     pub rejected_rows: IntCounter,
     pub null_readings: IntCounter,
     pub parquet_bytes: IntCounter,
+    pub readings_stored: IntCounter,
     pub chunks: IntGaugeVec,
     pub chunk_seconds: Histogram,
     pub stage_seconds: CounterVec,
@@ -37,6 +38,7 @@ impl MasterMetrics {
             rejected_rows: registered(r, IntCounter::new("rejected_rows_total", "Lines rejected (see rejects.csv).")),
             null_readings: registered(r, IntCounter::new("null_readings_total", "Rows whose kWh is Null or empty.")),
             parquet_bytes: registered(r, IntCounter::new("parquet_written_bytes_total", "Parquet bytes written by reported chunks.")),
+            readings_stored: registered(r, IntCounter::new("mongo_readings_stored_total", "Readings newly stored in MongoDB by reported chunks (a retry finds its rows there and adds none).")),
             chunks: registered(r, IntGaugeVec::new(Opts::new("job_chunks", "Chunks by state: pending, running, done, failed."), &["state"])),
             chunk_seconds: registered(r, Histogram::with_opts(
                 HistogramOpts::new("chunk_duration_seconds", "Wall time a worker took for one chunk.")
@@ -67,6 +69,7 @@ impl MasterMetrics {
         self.rejected_rows.inc_by(t.rejected);
         self.null_readings.inc_by(t.nulls);
         self.parquet_bytes.inc_by(r.parquet_bytes);
+        self.readings_stored.inc_by(r.rows_stored);
         self.chunks_completed.inc();
         self.chunk_seconds.observe(r.seconds);
         for (stage, s) in r.stages.by_name() {

@@ -7,8 +7,7 @@
 //! * `rejects.csv`, with each rejected line's file and line number.
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
-use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::Write;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -131,8 +130,8 @@ pub fn headline(agg: &JobAggregate) -> Headline {
 fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings) -> Result<u64> {
     let mut cursors = Vec::new();
     for c in chunks {
-        let p = out.path(&household_day_partial_name(c.id));
-        cursors.push(HouseholdDayCursor::open(&p)?);
+        let rel = household_day_partial_name(c.id);
+        cursors.push(HouseholdDayCursor::open(out.open_parquet(&rel)?, &out.shown(&rel))?);
     }
     let mut heap: BinaryHeap<Reverse<(Arc<str>, i32, usize)>> = BinaryHeap::new();
     for (i, c) in cursors.iter().enumerate() {
@@ -141,8 +140,7 @@ fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings)
         }
     }
     let rel = format!("{RESULTS_DIR}/household_day.parquet");
-    let tmp = out.temp_path(&rel, "master");
-    let mut w = HouseholdDayWriter::create(&tmp, properties(settings.zstd_level, settings.row_group_rows)?)?;
+    let mut w = HouseholdDayWriter::create(out.create(&rel, "master")?, properties(settings.zstd_level, settings.row_group_rows)?)?;
     let mut cur: Option<HouseholdDay> = None;
     while let Some(Reverse((_, _, i))) = heap.pop() {
         let d = cursors[i].peek().expect("heap holds live cursors").clone();
@@ -166,18 +164,16 @@ fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings)
         w.push(&c)?;
     }
     let rows = w.rows;
-    w.finish()?;
-    std::fs::rename(&tmp, out.path(&rel)).map_err(|e| Error::io("commit", out.path(&rel), e))?;
+    out.replace(w.finish()?, &rel)?;
     Ok(rows)
 }
 
 /// Gathers the chunks' rejects into `results/rejects.csv` with file line numbers.
 fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<()> {
     let rel = format!("{RESULTS_DIR}/rejects.csv");
-    let tmp = out.temp_path(&rel, "master");
-    let f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
-    let mut w = BufWriter::new(f);
-    let werr = |e| Error::io("write", &tmp, e);
+    let mut w = out.create(&rel, "master")?;
+    let shown = w.shown().to_owned();
+    let werr = |e| Error::io("write", &shown, e);
     writeln!(w, "file,line,reason,raw").map_err(werr)?;
     // Lines before each chunk, per file: the sum over the file's earlier chunks.
     let mut before = 0u64;
@@ -187,12 +183,12 @@ fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<()
             file = c.file_index;
             before = 0;
         }
-        let p = out.path(&rejects_partial_name(c.id));
-        if p.exists() {
-            let r = BufReader::new(File::open(&p).map_err(|e| Error::io("open", &p, e))?);
+        let partial = rejects_partial_name(c.id);
+        if let Some(bytes) = out.read(&partial)? {
+            let p = std::path::PathBuf::from(out.shown(&partial));
+            let text = String::from_utf8_lossy(&bytes);
             let name = c.path.display().to_string();
-            for line in r.lines() {
-                let line = line.map_err(|e| Error::io("read", &p, e))?;
+            for line in text.lines() {
                 let (index, rest) = line.split_once(',').ok_or_else(|| Error::Corrupt {
                     path: p.clone(),
                     reason: "not a rejects partial".into(),
@@ -206,9 +202,7 @@ fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<()
         }
         before += n;
     }
-    let f = w.into_inner().map_err(|e| Error::io("write", &tmp, e.into_error()))?;
-    f.sync_all().map_err(|e| Error::io("sync", &tmp, e))?;
-    std::fs::rename(&tmp, out.path(&rel)).map_err(|e| Error::io("commit", out.path(&rel), e))
+    out.replace(w.close()?, &rel)
 }
 
 /// Facts about the run that are not in the data.
@@ -220,7 +214,7 @@ pub struct RunFacts {
     pub parquet_bytes: u64,
 }
 
-/// Writes every result file and `_SUCCESS`, then drops the job's intermediate state.
+/// Writes every result file. [`seal`] then marks the job done.
 pub fn write_results(
     out: &Output,
     chunks: &[ChunkSpec],
@@ -265,7 +259,11 @@ pub fn write_results(
         &format!("{RESULTS_DIR}/summary.json"),
         &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
     )?;
-    out.remove_dir(STATE_DIR)?;
-    out.write_atomic(SUCCESS, b"")?;
     Ok(summary)
+}
+
+/// Marks the job done (`_SUCCESS`) and drops its intermediate state.
+pub fn seal(out: &Output) -> Result<()> {
+    out.remove_dir(STATE_DIR)?;
+    out.write_atomic(SUCCESS, b"")
 }

@@ -38,8 +38,9 @@ pub enum MasterEnd {
 }
 
 pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(SocketAddr, &str)) -> Result<MasterEnd, JobError> {
-    let output = Output::new(&opts.job.output);
+    let output = Output::open(&opts.job.output.to_string_lossy(), &opts.job.settings.hdfs)?;
     let prepared = prepare(&output, input, opts.job.chunk_size, &opts.job.settings)?;
+    let mongo = crate::standalone::start_mongo(&opts.job, &prepared, input, &output)?;
     let metrics = Arc::new(MasterMetrics::new());
     let (tx, mut done) = oneshot::channel();
     // Bind first, so the advertised URL carries the real port (also for port 0).
@@ -62,6 +63,7 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
             coordinator: opts.job.coordinator.clone(),
             metrics,
             master_url: Some(url.clone()),
+            mongo,
         },
         tx,
     )

@@ -16,6 +16,7 @@ use wattswarm_worker::{ChunkOutcome, LeaseSource, SourceError, WorkerActor};
 use crate::actor::{Heartbeat, JobOutcome, Leave, MasterActor, MasterSetup, Report, RequestLease};
 use crate::coordinator::CoordinatorConfig;
 use crate::metrics::MasterMetrics;
+use crate::mongo::MongoJob;
 use crate::state::prepare;
 use crate::JobError;
 
@@ -68,6 +69,11 @@ impl LeaseSource for LocalMaster {
 #[derive(Debug, Clone)]
 pub struct JobOptions {
     pub output: PathBuf,
+    /// MongoDB for results (and readings, with `mongo_readings`).
+    pub mongo: Option<wattswarm_mongo::MongoSettings>,
+    pub mongo_readings: bool,
+    /// The configuration as the `power.jobs` document records it (no secrets).
+    pub public_config: serde_json::Value,
     pub workers: usize,
     pub chunk_size: u64,
     pub settings: Settings,
@@ -87,11 +93,20 @@ impl StandaloneJob {
     }
 }
 
+/// Connects to MongoDB and records the job there, when the job uses it.
+pub fn start_mongo(opts: &JobOptions, prepared: &crate::state::Prepared, input: &Input, output: &Output) -> Result<Option<Arc<MongoJob>>, JobError> {
+    match &opts.mongo {
+        None => Ok(None),
+        Some(s) => Ok(Some(MongoJob::start(s, opts.mongo_readings, &prepared.manifest.job_id, input, output, opts.public_config.clone())?)),
+    }
+}
+
 /// Starts a job (or resumes an unfinished run of the same job in the same output): must
 /// be called inside an actix system.
 pub fn run_standalone(input: &Input, opts: &JobOptions) -> Result<StandaloneJob, JobError> {
-    let output = Output::new(&opts.output);
+    let output = Output::open(&opts.output.to_string_lossy(), &opts.settings.hdfs)?;
     let prepared = prepare(&output, input, opts.chunk_size, &opts.settings)?;
+    let mongo = start_mongo(opts, &prepared, input, &output)?;
     let (tx, rx) = oneshot::channel();
     let master = MasterActor::new(
         MasterSetup {
@@ -102,6 +117,7 @@ pub fn run_standalone(input: &Input, opts: &JobOptions) -> Result<StandaloneJob,
             coordinator: opts.coordinator.clone(),
             metrics: Arc::new(MasterMetrics::new()),
             master_url: None,
+            mongo: mongo.clone(),
         },
         tx,
     )
@@ -110,6 +126,9 @@ pub fn run_standalone(input: &Input, opts: &JobOptions) -> Result<StandaloneJob,
         output,
         households: input.households.clone(),
         settings: opts.settings.clone(),
+        rows: mongo
+            .and_then(|m| m.readings.clone())
+            .map(|r| Arc::new(r) as Arc<dyn wattswarm_core::process::RowSinkFactory>),
     });
     for i in 0..opts.workers.max(1) {
         WorkerActor::new(format!("local-{}", i + 1), LocalMaster(master.clone()), job.clone()).start();

@@ -56,13 +56,14 @@ pub fn prepare(out: &Output, input: &Input, chunk_size: u64, settings: &Settings
         chunk_size,
         settings: settings.clone(),
     };
-    let previous: Option<Manifest> = std::fs::read(out.path(MANIFEST))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(m) = previous.filter(|m| m.same_job(&fresh) && !out.path(SUCCESS).exists()) {
+    let previous: Option<Manifest> = out.read(MANIFEST)?.and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(m) = previous.filter(|m| m.same_job(&fresh)) {
+        if out.exists(SUCCESS)? {
+            return fresh_start(out, fresh, chunks);
+        }
         let mut done = Vec::new();
         for c in &chunks {
-            let Ok(bytes) = std::fs::read(out.path(&report_name(c.id))) else { continue };
+            let Some(bytes) = out.read(&report_name(c.id))? else { continue };
             match serde_json::from_slice::<ChunkReport>(&bytes) {
                 Ok(r) if r.chunk == c.id => done.push(r),
                 _ => tracing::warn!(chunk = c.id, "unreadable chunk report; the chunk will be processed again"),
@@ -71,6 +72,10 @@ pub fn prepare(out: &Output, input: &Input, chunk_size: u64, settings: &Settings
         out.prepare()?;
         return Ok(Prepared { manifest: m, chunks, done });
     }
+    fresh_start(out, fresh, chunks)
+}
+
+fn fresh_start(out: &Output, fresh: Manifest, chunks: Vec<ChunkSpec>) -> Result<Prepared, JobError> {
     clear_output(out)?;
     out.write_atomic(MANIFEST, &serde_json::to_vec_pretty(&fresh).expect("the manifest serialises"))?;
     Ok(Prepared {

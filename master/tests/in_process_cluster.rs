@@ -15,6 +15,9 @@ use wattswarm_worker::remote::{run, RemoteOptions};
 fn options(out: &std::path::Path) -> JobOptions {
     JobOptions {
         output: out.to_owned(),
+        mongo: None,
+        mongo_readings: false,
+        public_config: serde_json::Value::Null,
         workers: 2,
         chunk_size: 300_000,
         settings: Settings::default(),
@@ -61,6 +64,7 @@ fn http_master_and_workers_in_one_process_match_the_actor_job() {
                 metrics_listen: None,
                 advertise: None,
                 heartbeat: Duration::from_secs(1),
+                mongo: None,
             }));
         }
         serve(&input, opts, |_, _| {}).await.unwrap()

@@ -41,6 +41,9 @@ fn run(data: &Path, out: &Path, workers: usize, chunk_size: u64, batch_rows: usi
     let input = input::resolve(data.to_str().unwrap(), None).unwrap();
     let opts = JobOptions {
         output: out.to_owned(),
+        mongo: None,
+        mongo_readings: false,
+        public_config: serde_json::Value::Null,
         workers,
         chunk_size,
         settings: Settings {

@@ -312,3 +312,168 @@ pub fn make_messy(clean: &Path, messy: &Path) {
     std::fs::write(messy, text.as_bytes()).unwrap();
 
 }
+
+/// A real HDFS (Apache Hadoop's MiniDFSCluster, `scripts/minidfs`) on 127.0.0.1. It stops
+/// when dropped, or when the test process ends (its stdin closes).
+pub struct MiniDfs {
+    child: std::process::Child,
+    _stdin: std::process::ChildStdin,
+    _dir: tempfile::TempDir,
+    /// `hdfs://127.0.0.1:PORT`
+    pub url: String,
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+impl MiniDfs {
+    /// Starts a cluster with `datanodes` DataNodes, on `port` (0: any free port).
+    pub fn start(datanodes: u32, port: u16) -> MiniDfs {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(repo().join("scripts/minidfs"))
+            .arg(dir.path())
+            .args(["--datanodes", &datanodes.to_string(), "--port", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("scripts/minidfs starts (Java 17 and Maven are needed)");
+        let stdin = child.stdin.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("READY ")
+            .unwrap_or_else(|| panic!("MiniDFSCluster did not start: {line:?} (see its stderr above)"))
+            .to_owned();
+        MiniDfs {
+            child,
+            _stdin: stdin,
+            _dir: dir,
+            url,
+        }
+    }
+
+    /// Runs Hadoop's own `hdfs dfs` (FsShell) with `args`; returns its stdout.
+    pub fn fs(&self, args: &[&str]) -> String {
+        let out = Command::new(repo().join("scripts/minidfs")).arg("--fs").args(args).output().unwrap();
+        assert!(out.status.success(), "hdfs dfs {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Copies `hdfs_path` (absolute, on this cluster) to the local `to`.
+    pub fn get(&self, hdfs_path: &str, to: &Path) {
+        self.fs(&["-get", &format!("{}{hdfs_path}", self.url), to.to_str().unwrap()]);
+    }
+
+    /// Copies the local `from` to `hdfs_path`.
+    pub fn put(&self, from: &Path, hdfs_path: &str) {
+        self.fs(&["-mkdir", "-p", &format!("{}{}", self.url, parent(hdfs_path))]);
+        self.fs(&["-put", "-f", from.to_str().unwrap(), &format!("{}{hdfs_path}", self.url)]);
+    }
+
+    /// Every path under `hdfs_path`, recursively, as `hdfs dfs -ls -R` lists them.
+    pub fn list(&self, hdfs_path: &str) -> Vec<String> {
+        self.fs(&["-ls", "-R", &format!("{}{hdfs_path}", self.url)])
+            .lines()
+            .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn parent(p: &str) -> &str {
+    p.rfind('/').map(|i| &p[..i.max(1)]).unwrap_or("/")
+}
+
+impl Drop for MiniDfs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A MongoDB-wire-compatible server (SecantusDB, from PyPI) on 127.0.0.1, with its data in
+/// a temporary folder. Installed by `scripts/test` into the anchors' virtual environment.
+pub struct WireDb {
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl WireDb {
+    pub fn start() -> WireDb {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut db = WireDb {
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+            port,
+        };
+        db.up();
+        db
+    }
+
+    pub fn uri(&self) -> String {
+        format!("mongodb://127.0.0.1:{}/", self.port)
+    }
+
+    /// Starts the server (again) on the same port and data.
+    pub fn up(&mut self) {
+        let venv = std::env::var("ANCHORS_VENV").unwrap_or_else(|_| format!("{}/.cache/wattswarm-anchors", std::env::var("HOME").unwrap()));
+        let child = Command::new(format!("{venv}/bin/secantusd-py"))
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--storage-path"])
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start secantusd-py from {venv} ({e}): run scripts/test, which installs it"));
+        self.child = Some(child);
+        let t = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(t.elapsed() < std::time::Duration::from_secs(60), "SecantusDB did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    /// Kills the server (`kill -9`).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs `f` with a client of the `power` database.
+    pub fn with<T>(&self, f: impl AsyncFnOnce(mongodb::Database) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let client = mongodb::Client::with_uri_str(self.uri()).await.unwrap();
+            f(client.database("power")).await
+        })
+    }
+
+    /// Every document of `collection`, sorted by `_id`.
+    pub fn all(&self, collection: &str) -> Vec<mongodb::bson::Document> {
+        use futures_util::TryStreamExt;
+        self.with(async |db| {
+            db.collection::<mongodb::bson::Document>(collection)
+                .find(mongodb::bson::doc! {})
+                .sort(mongodb::bson::doc! {"_id": 1})
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap()
+        })
+    }
+
+    pub fn count(&self, collection: &str) -> u64 {
+        self.with(async |db| db.collection::<mongodb::bson::Document>(collection).count_documents(mongodb::bson::doc! {}).await.unwrap())
+    }
+}
+
+impl Drop for WireDb {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

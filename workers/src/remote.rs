@@ -29,6 +29,8 @@ pub struct RemoteOptions {
     /// The metrics URL to tell the master; default `http://<hostname>:<port>`.
     pub advertise: Option<String>,
     pub heartbeat: Duration,
+    /// This worker's MongoDB, used when its job stores readings.
+    pub mongo: Option<wattswarm_mongo::MongoSettings>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,12 @@ pub enum WorkerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot open the job's output: {0}")]
+    Output(#[from] wattswarm_core::Error),
+    #[error("job {job} stores readings in MongoDB ({namespace}), but this worker has no mongo_uri: set WATTSWARM_MONGO_URI (and its credentials) as on the master")]
+    NoMongo { job: String, namespace: String },
+    #[error(transparent)]
+    Mongo(#[from] wattswarm_mongo::MongoError),
 }
 
 pub fn hostname() -> String {
@@ -111,8 +119,27 @@ pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
             }
         };
         eprintln!("wattswarm worker {id}: joined job {} at {}", info.job_id, master.base());
+        let output = Output::open(&info.output.to_string_lossy(), &info.settings.hdfs)?;
+        let rows = match &info.readings {
+            None => None,
+            Some(ns) => {
+                let Some(mut s) = opts.mongo.clone() else {
+                    return Err(WorkerError::NoMongo {
+                        job: info.job_id.clone(),
+                        namespace: ns.clone(),
+                    });
+                };
+                // The master names the collection; this worker brings the address and credentials.
+                if let Some((db, coll)) = ns.split_once('.') {
+                    (s.database, s.readings) = (db.to_owned(), coll.to_owned());
+                }
+                let mongo = Arc::new(wattswarm_mongo::Mongo::connect(&s)?);
+                Some(Arc::new(wattswarm_mongo::Readings::new(mongo)) as Arc<dyn wattswarm_core::process::RowSinkFactory>)
+            }
+        };
         let job = Arc::new(JobSpec {
-            output: Output::new(&info.output),
+            output,
+            rows,
             households: info.households.map(Arc::new),
             settings: info.settings,
         });

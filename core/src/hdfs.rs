@@ -1,0 +1,412 @@
+//! HDFS through `hdfs-native`, the pure-Rust client: no JVM and no libhdfs on the workers.
+//!
+//! The rest of wattswarm is synchronous (a chunk is a CPU-bound loop on a blocking thread),
+//! while the client is async. Every call is therefore run on one small I/O runtime owned by
+//! this module and waited for with a channel, which works from any thread, inside another
+//! runtime or not. Clients are cached per NameNode, and the first use of a NameNode checks
+//! that it answers, retrying with backoff, so a cluster whose NameNode starts after the
+//! master or the workers costs seconds, not a failed job.
+//!
+//! We use the client directly rather than through `object_store`: the object-store adapter
+//! always takes the server's replication and block size, and both are settings here.
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How wattswarm writes to HDFS.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HdfsOptions {
+    /// Replicas of every file written; the NameNode's default when unset.
+    #[serde(default)]
+    pub replication: Option<u32>,
+    /// HDFS block size of every file written, in bytes; the NameNode's default when unset.
+    #[serde(default)]
+    pub block_size: Option<u64>,
+    /// How long to keep retrying a NameNode that does not answer at first, in seconds.
+    #[serde(default = "default_connect_seconds")]
+    pub connect_seconds: u64,
+}
+
+fn default_connect_seconds() -> u64 {
+    30
+}
+
+impl Default for HdfsOptions {
+    fn default() -> Self {
+        HdfsOptions {
+            replication: None,
+            block_size: None,
+            connect_seconds: default_connect_seconds(),
+        }
+    }
+}
+
+/// `true` for `hdfs://…` locations.
+pub fn is_hdfs(location: &str) -> bool {
+    location.starts_with("hdfs://")
+}
+
+/// Splits `hdfs://host:port/a/b` into the NameNode URL and the absolute path `/a/b`.
+pub fn split(location: &str) -> Result<(String, String)> {
+    let rest = location.strip_prefix("hdfs://").ok_or_else(|| bad_url(location))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    if authority.is_empty() {
+        return Err(bad_url(location));
+    }
+    let path = path.trim_end_matches('/');
+    let path = if path.is_empty() { "/" } else { path };
+    Ok((format!("hdfs://{authority}"), path.to_owned()))
+}
+
+fn bad_url(location: &str) -> Error {
+    Error::Hdfs {
+        location: location.to_owned(),
+        reason: "expected hdfs://NAMENODE:PORT/path".into(),
+    }
+}
+
+/// The I/O runtime every HDFS (and MongoDB) call runs on.
+pub fn io_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("wattswarm-io")
+            .enable_all()
+            .build()
+            .expect("the I/O runtime starts")
+    })
+}
+
+/// Runs `fut` on the I/O runtime and waits for it, from any thread.
+pub fn block_on<F>(fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    io_runtime().spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().expect("the I/O runtime finishes what it starts")
+}
+
+/// The NameNode says "no such file" either way, depending on the call.
+fn not_found(e: &HdfsError) -> bool {
+    match e {
+        HdfsError::FileNotFound(_) => true,
+        HdfsError::RPCError(class, _) => class.contains("FileNotFoundException"),
+        _ => false,
+    }
+}
+
+/// A connected NameNode.
+#[derive(Debug, Clone)]
+pub struct Hdfs {
+    client: Client,
+    /// `hdfs://host:port`, for messages.
+    pub url: String,
+    options: HdfsOptions,
+}
+
+/// Connects to the NameNode of `url` (cached per URL and options).
+pub fn connect(url: &str, options: &HdfsOptions) -> Result<Arc<Hdfs>> {
+    static CLIENTS: OnceLock<Mutex<HashMap<(String, HdfsOptions), Arc<Hdfs>>>> = OnceLock::new();
+    let key = (url.to_owned(), options.clone());
+    let clients = CLIENTS.get_or_init(Default::default);
+    if let Some(c) = clients.lock().expect("not poisoned").get(&key) {
+        return Ok(c.clone());
+    }
+    let client = ClientBuilder::new()
+        .with_url(url)
+        .with_io_runtime(io_runtime().handle().clone())
+        .build()
+        .map_err(|e| Error::Hdfs {
+            location: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+    let hdfs = Arc::new(Hdfs {
+        client,
+        url: url.to_owned(),
+        options: options.clone(),
+    });
+    hdfs.wait_until_up()?;
+    clients.lock().expect("not poisoned").insert(key, hdfs.clone());
+    Ok(hdfs)
+}
+
+/// A file or folder on HDFS.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub path: String,
+    pub len: u64,
+    pub is_dir: bool,
+}
+
+impl Hdfs {
+    fn err(&self, action: &str, path: &str, e: HdfsError) -> Error {
+        Error::Hdfs {
+            location: format!("{}{path}", self.url),
+            reason: format!("cannot {action}: {e}"),
+        }
+    }
+
+    /// Asks the NameNode for `/`, retrying with backoff (100 ms doubling to 5 s) for at most
+    /// `connect_seconds`; one log line per failed attempt.
+    fn wait_until_up(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(self.options.connect_seconds);
+        let mut delay = Duration::from_millis(100);
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let c = self.client.clone();
+            match block_on(async move { c.get_file_info("/").await }) {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() + delay < deadline => {
+                    tracing::warn!("HDFS NameNode {} does not answer ({e}); retrying in {delay:?}", self.url);
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    return Err(Error::Hdfs {
+                        location: self.url.clone(),
+                        reason: format!(
+                            "the NameNode did not answer after {attempts} attempts in {} s ({e}): is HDFS running, and is the address right?",
+                            self.options.connect_seconds
+                        ),
+                    })
+                }
+            }
+        }
+    }
+
+    pub fn status(&self, path: &str) -> Result<Option<Status>> {
+        let (c, p) = (self.client.clone(), path.to_owned());
+        match block_on(async move { c.get_file_info(&p).await }) {
+            Ok(s) => Ok(Some(Status {
+                path: path.to_owned(),
+                len: s.length as u64,
+                is_dir: s.isdir,
+            })),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(self.err("stat", path, e)),
+        }
+    }
+
+    /// The entries of a folder (not recursive), with absolute paths; empty if missing.
+    pub fn list(&self, dir: &str) -> Result<Vec<Status>> {
+        let (c, p) = (self.client.clone(), dir.to_owned());
+        match block_on(async move { c.list_status(&p, false).await }) {
+            Ok(v) => Ok(v
+                .into_iter()
+                .map(|s| Status {
+                    path: s.path,
+                    len: s.length as u64,
+                    is_dir: s.isdir,
+                })
+                .collect()),
+            Err(e) if not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(self.err("list", dir, e)),
+        }
+    }
+
+    pub fn mkdirs(&self, path: &str) -> Result<()> {
+        let (c, p) = (self.client.clone(), path.to_owned());
+        block_on(async move { c.mkdirs(&p, 0o755, true).await }).map_err(|e| self.err("create the folder", path, e))
+    }
+
+    /// Deletes a file or folder; a missing one is not an error.
+    pub fn delete(&self, path: &str, recursive: bool) -> Result<()> {
+        let (c, p) = (self.client.clone(), path.to_owned());
+        match block_on(async move { c.delete(&p, recursive).await }) {
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(self.err("delete", path, e)),
+        }
+    }
+
+    /// Renames `from` to `to`. Without `overwrite`, returns `false` when `to` exists.
+    pub fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<bool> {
+        let (c, f, t) = (self.client.clone(), from.to_owned(), to.to_owned());
+        match block_on(async move { c.rename(&f, &t, overwrite).await }) {
+            Ok(()) => Ok(true),
+            Err(HdfsError::AlreadyExists(_)) => Ok(false),
+            Err(HdfsError::RPCError(class, _)) if !overwrite && class.contains("FileAlreadyExists") => Ok(false),
+            Err(e) => Err(self.err("rename", &format!("{from} to {to}"), e)),
+        }
+    }
+
+    pub fn read_all(&self, path: &str) -> Result<Option<Vec<u8>>> {
+        let (c, p) = (self.client.clone(), path.to_owned());
+        let r = block_on(async move {
+            let r = c.read(&p).await?;
+            let n = r.file_length();
+            r.read_range(0, n).await
+        });
+        match r {
+            Ok(b) => Ok(Some(b.to_vec())),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(self.err("read", path, e)),
+        }
+    }
+
+    pub fn open(&self, path: &str) -> Result<HdfsReader> {
+        let (c, p) = (self.client.clone(), path.to_owned());
+        let reader = block_on(async move { c.read(&p).await }).map_err(|e| self.err("open", path, e))?;
+        Ok(HdfsReader {
+            reader: Arc::new(reader),
+            hdfs: self.clone(),
+            path: path.to_owned(),
+        })
+    }
+
+    /// Creates (or replaces) `path` for writing with the configured replication and block size.
+    pub fn create(&self, path: &str) -> Result<HdfsWriter> {
+        let mut opts = WriteOptions::default().overwrite(true);
+        if let Some(r) = self.options.replication {
+            opts = opts.replication(r);
+        }
+        if let Some(b) = self.options.block_size {
+            opts = opts.block_size(b);
+        }
+        let (c, p) = (self.client.clone(), path.to_owned());
+        let writer = block_on(async move { c.create(&p, opts).await }).map_err(|e| self.err("create", path, e))?;
+        Ok(HdfsWriter {
+            writer: Some(writer),
+            buf: Vec::with_capacity(WRITE_BLOCK),
+            written: 0,
+            hdfs: self.clone(),
+            path: path.to_owned(),
+        })
+    }
+}
+
+/// An open HDFS file, read by ranges.
+#[derive(Clone)]
+pub struct HdfsReader {
+    reader: Arc<hdfs_native::file::FileReader>,
+    hdfs: Hdfs,
+    path: String,
+}
+
+impl HdfsReader {
+    pub fn len(&self) -> u64 {
+        self.reader.file_length() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Reads up to `buf.len()` bytes at `pos`; fewer only at the end of the file.
+    pub fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<usize> {
+        let len = self.len();
+        if pos >= len {
+            return Ok(0);
+        }
+        let n = (buf.len() as u64).min(len - pos) as usize;
+        let r = self.reader.clone();
+        let bytes = block_on(async move { r.read_range(pos as usize, n).await })
+            .map_err(|e| self.hdfs.err("read", &self.path, e))?;
+        buf[..bytes.len()].copy_from_slice(&bytes);
+        Ok(bytes.len())
+    }
+
+    pub fn read_range(&self, pos: u64, n: usize) -> Result<Bytes> {
+        let r = self.reader.clone();
+        block_on(async move { r.read_range(pos as usize, n).await }).map_err(|e| self.hdfs.err("read", &self.path, e))
+    }
+}
+
+/// Bytes handed to the client per call.
+const WRITE_BLOCK: usize = 4 << 20;
+
+/// A file being written; `std::io::Write` so the Parquet writer can stream into it.
+pub struct HdfsWriter {
+    writer: Option<hdfs_native::file::FileWriter>,
+    buf: Vec<u8>,
+    written: u64,
+    hdfs: Hdfs,
+    path: String,
+}
+
+impl HdfsWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut w = self.writer.take().ok_or_else(|| std::io::Error::other("the HDFS writer failed earlier"))?;
+        let bytes = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(WRITE_BLOCK)));
+        let n = bytes.len() as u64;
+        let (w, r) = block_on(async move {
+            let r = w.write_bytes(bytes).await;
+            (w, r)
+        });
+        r.map_err(std::io::Error::other)?;
+        self.writer = Some(w);
+        self.written += n;
+        Ok(())
+    }
+
+    /// Sends what is buffered and closes the file (the NameNode then reports it complete).
+    /// Returns its length.
+    pub fn close(mut self) -> Result<u64> {
+        self.send().map_err(|e| Error::Hdfs {
+            location: format!("{}{}", self.hdfs.url, self.path),
+            reason: format!("cannot write: {e}"),
+        })?;
+        let mut w = self.writer.take().expect("present after a successful send");
+        block_on(async move { w.close().await }).map_err(|e| self.hdfs.err("close", &self.path, e))?;
+        Ok(self.written)
+    }
+}
+
+impl Write for HdfsWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= WRITE_BLOCK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls() {
+        assert_eq!(split("hdfs://nn:9000/a/b/").unwrap(), ("hdfs://nn:9000".into(), "/a/b".into()));
+        assert_eq!(split("hdfs://nn:9000").unwrap(), ("hdfs://nn:9000".into(), "/".into()));
+        assert!(split("hdfs:///a").unwrap_err().to_string().contains("hdfs://NAMENODE:PORT/path"));
+        assert!(is_hdfs("hdfs://x/y") && !is_hdfs("/tmp/hdfs://"));
+    }
+
+    #[test]
+    fn unreachable_namenode_is_one_clear_error() {
+        // A port nobody listens on: refused at once, so retries end at the deadline.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("hdfs://127.0.0.1:{port}");
+        let t = Instant::now();
+        let e = connect(&url, &HdfsOptions { connect_seconds: 1, ..Default::default() }).unwrap_err().to_string();
+        assert!(e.contains(&url) && e.contains("is HDFS running"), "{e}");
+        assert!(t.elapsed() >= Duration::from_millis(500), "it retried: {:?}", t.elapsed());
+    }
+}

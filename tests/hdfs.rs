@@ -1,0 +1,121 @@
+//! wattswarm against a real HDFS: Apache Hadoop's own MiniDFSCluster (`scripts/minidfs`),
+//! read back with Hadoop's own `hdfs dfs` (FsShell), never with wattswarm's client.
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{comparable_results, generate, make_messy, run_ok, MiniDfs};
+
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = walk(dir).into_iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
+    v.sort();
+    v
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
+    let dfs = MiniDfs::start(2, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean.csv");
+    let messy = dir.path().join("in/messy.csv");
+    std::fs::create_dir_all(messy.parent().unwrap()).unwrap();
+    generate(&clean, 10, 60, 5, "six");
+    make_messy(&clean, &messy);
+    let local = dir.path().join("local");
+    let args = ["--chunk-size", "96KiB", "--workers", "3", "--quiet"];
+    run_ok(&[&["--input", messy.to_str().unwrap(), "--output", local.to_str().unwrap()][..], &args].concat());
+
+    // Local input, HDFS output, with replication 2 and 1 MiB blocks.
+    let out = format!("{}/jobs/one", dfs.url);
+    let st = common::bin()
+        .args(["run", "--input", messy.to_str().unwrap(), "--output", &out])
+        .args(args)
+        .env("WATTSWARM_HDFS_REPLICATION", "2")
+        .env("WATTSWARM_HDFS_BLOCK_SIZE", "1MiB")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let back = dir.path().join("back");
+    dfs.get("/jobs/one", &back);
+    assert_eq!(files_under(&back), files_under(&local), "the same files, and no temporary ones");
+    assert!(files_under(&back).iter().filter(|f| f.starts_with("parquet/part-")).count() > 3);
+    for f in files_under(&local) {
+        if f == "results/summary.json" {
+            continue; // seconds differ
+        }
+        assert!(std::fs::read(back.join(&f)).unwrap() == std::fs::read(local.join(&f)).unwrap(), "{f} differs on HDFS");
+    }
+    assert_eq!(comparable_results(&back), comparable_results(&local));
+    let stat = dfs.fs(&["-stat", "%r %o", &format!("{out}/parquet/part-00000.parquet")]);
+    assert_eq!(stat.trim(), "2 1048576", "replication and block size as configured");
+
+    // HDFS input (a folder, and a file), HDFS output: the same answers. Rejects name the
+    // file as it was given, so only their paths differ.
+    dfs.put(&messy, "/data/in/messy.csv");
+    dfs.put(&clean, "/data/in/notes.txt"); // not *.csv: not input
+    for (i, input) in [format!("{}/data/in", dfs.url), format!("{}/data/in/messy.csv", dfs.url)].iter().enumerate() {
+        let out = format!("{}/jobs/from-hdfs-{i}", dfs.url);
+        run_ok(&[&["--input", input.as_str(), "--output", out.as_str()][..], &args].concat());
+        let back = dir.path().join(format!("back-{i}"));
+        dfs.get(&format!("/jobs/from-hdfs-{i}"), &back);
+        let mut got = comparable_results(&back);
+        let mut want = comparable_results(&local);
+        let fix = |v: &mut serde_json::Value, from: &str| {
+            *v = serde_json::json!(v.as_str().unwrap().replace(from, "<input>"));
+        };
+        fix(got.get_mut("rejects").unwrap(), &format!("{}/data/in/messy.csv", dfs.url));
+        fix(want.get_mut("rejects").unwrap(), messy.to_str().unwrap());
+        assert_eq!(got, want, "input {input}");
+        for f in files_under(&local).iter().filter(|f| f.starts_with("parquet/")) {
+            assert!(std::fs::read(back.join(f)).unwrap() == std::fs::read(local.join(f)).unwrap(), "{f} differs");
+        }
+    }
+}
+
+#[test]
+fn a_namenode_that_is_down_gets_retries_then_one_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("hdfs://127.0.0.1:{port}");
+    let st = common::bin()
+        .args(["run", "--output", &format!("{url}/out"), "--quiet"])
+        .env("WATTSWARM_HDFS_CONNECT_SECONDS", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(!st.status.success());
+    assert!(err.contains(&url) && err.contains("is HDFS running"), "{err}");
+    assert!(err.matches("retrying").count() >= 2, "it retried with backoff: {err}");
+
+    // A NameNode that comes up while the run waits: the run completes.
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("local");
+    run_ok(&["--output", local.to_str().unwrap(), "--quiet"]);
+    let t = Instant::now();
+    let run = common::bin()
+        .args(["run", "--output", &format!("{url}/late"), "--quiet"])
+        .env("WATTSWARM_HDFS_CONNECT_SECONDS", "120")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    let dfs = MiniDfs::start(1, port);
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(t.elapsed() > Duration::from_secs(1));
+    let back = dir.path().join("back");
+    dfs.get("/late", &back);
+    assert_eq!(comparable_results(&back), comparable_results(&local));
+}
