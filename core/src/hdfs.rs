@@ -131,6 +131,13 @@ pub fn connect(url: &str, options: &HdfsOptions) -> Result<Arc<Hdfs>> {
     }
     let client = ClientBuilder::new()
         .with_url(url)
+        // The client's own failover loop sleeps up to 15 s between attempts and logs each;
+        // one quick retry here, and wattswarm's backoff (below) or a chunk retry does the rest.
+        .with_config([
+            ("dfs.client.failover.max.attempts", "1"),
+            ("dfs.client.failover.sleep.base.millis", "100"),
+            ("dfs.client.failover.sleep.max.millis", "1000"),
+        ])
         .with_io_runtime(io_runtime().handle().clone())
         .build()
         .map_err(|e| Error::Hdfs {
@@ -172,8 +179,15 @@ impl Hdfs {
         loop {
             attempts += 1;
             let c = self.client.clone();
-            match block_on(async move { c.get_file_info("/").await }) {
-                Ok(_) => return Ok(()),
+            let limit = deadline.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(500), Duration::from_secs(10));
+            let answer = block_on(async move {
+                match tokio::time::timeout(limit, c.get_file_info("/")).await {
+                    Ok(r) => r.map(|_| ()),
+                    Err(_) => Err(HdfsError::OperationFailed(format!("no answer in {limit:?}"))),
+                }
+            });
+            match answer {
+                Ok(()) => return Ok(()),
                 Err(e) if Instant::now() + delay < deadline => {
                     tracing::warn!("HDFS NameNode {} does not answer ({e}); retrying in {delay:?}", self.url);
                     std::thread::sleep(delay);
