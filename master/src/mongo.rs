@@ -1,5 +1,5 @@
 //! A job's MongoDB side, as the master sees it: the `power.jobs` record from start to end,
-//! the readings collection's index, and the results export before `_SUCCESS`.
+//! the results export and the readings collection's index, before `_SUCCESS`.
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -27,9 +27,6 @@ impl MongoJob {
     pub fn start(settings: &MongoSettings, readings: bool, job_id: &str, input: &Input, output: &Output, config: Value) -> Result<Arc<MongoJob>, JobError> {
         let mongo = Arc::new(Mongo::connect(settings)?);
         let readings = readings.then(|| Readings::new(mongo.clone()));
-        if let Some(r) = &readings {
-            create_indexes(r)?;
-        }
         let record = JobRecord {
             job: job_id.to_owned(),
             status: "running".into(),
@@ -89,6 +86,11 @@ impl MongoJob {
             .collect();
         let hd = out.open_parquet(&format!("{RESULTS_DIR}/household_day.parquet"))?;
         let counts = export_results(&self.mongo, &job, &sets, hd)?;
+        // Built once the readings are in: one index build is cheaper than updating the
+        // index on every insert of a bulk load.
+        if let Some(r) = &self.readings {
+            create_indexes(r)?;
+        }
         let mut r = self.record.lock().expect("not poisoned").clone();
         r.status = "done".into();
         r.finished = Some(mongodb::bson::DateTime::now());
