@@ -186,6 +186,7 @@ impl Hdfs {
                     Err(_) => Err(HdfsError::OperationFailed(format!("no answer in {limit:?}"))),
                 }
             });
+            let answer = answer.and_then(|()| self.probe_write());
             match answer {
                 Ok(()) => return Ok(()),
                 Err(e) if Instant::now() + delay < deadline => {
@@ -203,6 +204,25 @@ impl Hdfs {
                     })
                 }
             }
+        }
+    }
+
+    /// A NameNode answers before its DataNodes have registered (or while in safe mode), and
+    /// then refuses to place blocks. Writing one byte to a scratch file tells; only those
+    /// two answers count as "not ready yet" (a read-only `/tmp` is not our business).
+    fn probe_write(&self) -> std::result::Result<(), HdfsError> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let path = format!("/tmp/.wattswarm-probe-{}-{nanos}", std::process::id());
+        let c = self.client.clone();
+        let r = block_on(async move {
+            let mut w = c.create(&path, WriteOptions::default()).await?;
+            w.write_bytes(Bytes::from_static(b"w")).await?;
+            w.close().await?;
+            c.delete(&path, false).await.map(|_| ())
+        });
+        match r {
+            Err(e) if { let m = e.to_string(); m.contains("could only be written to 0") || m.contains("SafeMode") } => Err(e),
+            _ => Ok(()),
         }
     }
 
