@@ -14,6 +14,13 @@ use crate::cli::JobArgs;
 #[serde(transparent)]
 pub struct Secret(String);
 
+/// A secret in a serialised configuration (the `power.jobs` document) is `<redacted>`.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("<redacted>")
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
@@ -22,7 +29,7 @@ impl std::fmt::Debug for Secret {
 
 /// Every configuration key. Defaults are the built-in layer; each command uses the keys
 /// that apply to it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     /// File, folder or glob; none: the shipped sample.
@@ -289,24 +296,10 @@ impl Settings {
         }))
     }
 
-    /// What the `power.jobs` document records of the configuration: no secrets.
+    /// What the `power.jobs` document records of the configuration: every key, secrets
+    /// shown as `<redacted>`.
     pub fn public_config(&self) -> serde_json::Value {
-        serde_json::json!({
-            "chunk_size": self.chunk_size,
-            "zstd_level": self.zstd_level,
-            "batch_rows": self.batch_rows,
-            "row_group_rows": self.row_group_rows,
-            "read_block": self.read_block,
-            "lease_timeout_seconds": self.lease_timeout_seconds,
-            "max_attempts": self.max_attempts,
-            "hdfs_replication": self.hdfs_replication,
-            "hdfs_block_size": self.hdfs_block_size,
-            "mongo_uri": self.mongo_uri.as_ref().map(|u| wattswarm_mongo::redact(&u.0)),
-            "mongo_database": self.mongo_database,
-            "mongo_readings": self.mongo_readings,
-            "mongo_readings_collection": self.mongo_readings_collection,
-            "mongo_batch": self.mongo_batch,
-        })
+        serde_json::to_value(self).expect("settings serialise")
     }
 
     pub fn job_settings(&self) -> wattswarm_core::process::Settings {
@@ -384,6 +377,8 @@ mod tests {
         let s = Settings::load(None, &none, env(&[("WATTSWARM_TOKEN", "s3cret-value")])).unwrap();
         assert_eq!(s.token().unwrap(), "s3cret-value");
         assert!(!format!("{s:?}").contains("s3cret"), "Debug hides the token");
+        let public = s.public_config().to_string();
+        assert!(!public.contains("s3cret") && public.contains("\"token\":\"<redacted>\""), "{public}");
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("token");
         std::fs::write(&f, "from-file\n").unwrap();

@@ -239,14 +239,13 @@ fn worker_metrics_pass_promtool() {
     let t = Instant::now();
     let body = loop {
         let (c, b) = get(&format!("http://127.0.0.1:{wport}/metrics"), None);
-        if c == 200 && b.contains("wattswarm_worker_ingested_rows_total") {
+        if c == 200 && b.contains("wattswarm_worker_ingested_rows_total") && metric(&b, "wattswarm_worker_ingested_rows_total") > 0.0 {
             break b;
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "no worker metrics");
+        assert!(t.elapsed() < Duration::from_secs(30), "no worker metrics with ingested rows");
         std::thread::sleep(Duration::from_millis(20));
     };
     promtool_check(&body, "worker");
-    assert!(metric(&body, "wattswarm_worker_ingested_rows_total") >= 0.0);
     m.wait_done(Duration::from_secs(60));
 }
 
@@ -262,20 +261,7 @@ fn killing_workers_mid_chunk_loses_nothing() {
     for n in 0..4 {
         let id = format!("victim-{n}");
         procs.0.push(worker(&m.url, &id, free_port()));
-        let w = procs.0.last_mut().unwrap();
-        let t = Instant::now();
-        loop {
-            let j = m.job();
-            let me = j["workers"].as_array().unwrap().iter().find(|x| x["id"] == id.as_str()).cloned();
-            if let Some(chunk) = me.and_then(|x| x["chunk"].as_u64()) {
-                w.kill().unwrap();
-                w.wait().unwrap();
-                killed.push(chunk);
-                break;
-            }
-            assert!(j["phase"] == "running" && t.elapsed() < Duration::from_secs(60), "no lease for {id}: {j}");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        killed.push(kill_when_busy(&m, procs.0.last_mut().unwrap(), &id));
     }
     assert_eq!(killed.len(), 4);
     m.wait_done(Duration::from_secs(180));
@@ -471,14 +457,29 @@ fn on_hdfs_and_mongodb_a_killed_worker_leaves_no_partial_part_and_no_duplicate()
     let mut procs = Procs::default();
     let out = format!("{}/dist", dfs.url);
     let m = Master::start_with(&mut procs, free_port(), &csv, Path::new(&out), &["--chunk-size", "256KiB", "--lease-timeout", "2"], &env);
+    procs.0.push(worker_with(&m.url, "steady", free_port(), &env));
     procs.0.push(worker_with(&m.url, "victim", free_port(), &env));
     let chunk = kill_when_busy(&m, procs.0.last_mut().unwrap(), "victim");
-    // Right after the kill: every visible part is whole (a temporary one is hidden).
-    for p in dfs.list("/dist/parquet") {
+    // After the kill, while the job goes on: every visible part is whole, with Parquet's
+    // magic at both ends (a part written in place would be cut short); unfinished ones are
+    // hidden. Wait until there is at least one to look at.
+    let early = dir.path().join("early");
+    std::fs::create_dir_all(&early).unwrap();
+    let t = Instant::now();
+    let visible = loop {
+        let visible: Vec<String> = dfs.list("/dist/parquet").into_iter().filter(|p| !p.rsplit('/').next().unwrap().starts_with('.')).collect();
+        if !visible.is_empty() {
+            break visible;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no part committed after the kill");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for p in &visible {
         let name = p.rsplit('/').next().unwrap();
-        assert!(name.starts_with('.') || name.ends_with(".parquet"), "{p}");
+        dfs.get(p, &early.join(name));
+        let bytes = std::fs::read(early.join(name)).unwrap();
+        assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"), "{p} is a whole Parquet file");
     }
-    procs.0.push(worker_with(&m.url, "steady", free_port(), &env));
     m.wait_done(Duration::from_secs(180));
     let back = dir.path().join("back");
     dfs.get("/dist", &back);

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
@@ -77,6 +77,12 @@ fn bad_url(location: &str) -> Error {
     }
 }
 
+/// The NameNode (connected) and the absolute path of an `hdfs://` location.
+pub fn locate(location: &str, options: &HdfsOptions) -> Result<(Arc<Hdfs>, String)> {
+    let (url, path) = split(location)?;
+    Ok((connect(&url, options)?, path))
+}
+
 /// The I/O runtime every HDFS (and MongoDB) call runs on.
 pub fn io_runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
@@ -123,7 +129,8 @@ pub struct Hdfs {
 
 /// Connects to the NameNode of `url` (cached per URL and options).
 pub fn connect(url: &str, options: &HdfsOptions) -> Result<Arc<Hdfs>> {
-    static CLIENTS: OnceLock<Mutex<HashMap<(String, HdfsOptions), Arc<Hdfs>>>> = OnceLock::new();
+    type Clients = Mutex<HashMap<(String, HdfsOptions), Arc<Hdfs>>>;
+    static CLIENTS: OnceLock<Clients> = OnceLock::new();
     let key = (url.to_owned(), options.clone());
     let clients = CLIENTS.get_or_init(Default::default);
     if let Some(c) = clients.lock().expect("not poisoned").get(&key) {
@@ -170,41 +177,29 @@ impl Hdfs {
         }
     }
 
-    /// Asks the NameNode for `/`, retrying with backoff (100 ms doubling to 5 s) for at most
-    /// `connect_seconds`; one log line per failed attempt.
+    /// Asks the NameNode for `/` and whether it can place a block, retrying with
+    /// [`crate::retry::with_backoff`] for at most `connect_seconds`; each attempt is bounded
+    /// by the time left (between 0.5 and 10 s).
     fn wait_until_up(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(self.options.connect_seconds);
-        let mut delay = Duration::from_millis(100);
-        let mut attempts = 0u32;
-        loop {
-            attempts += 1;
+        let what = format!("HDFS NameNode {}", self.url);
+        crate::retry::with_backoff(&what, self.options.connect_seconds, |b| {
             let c = self.client.clone();
-            let limit = deadline.saturating_duration_since(Instant::now()).clamp(Duration::from_millis(500), Duration::from_secs(10));
-            let answer = block_on(async move {
+            let limit = b.remaining().clamp(Duration::from_millis(500), Duration::from_secs(10));
+            block_on(async move {
                 match tokio::time::timeout(limit, c.get_file_info("/")).await {
                     Ok(r) => r.map(|_| ()),
                     Err(_) => Err(HdfsError::OperationFailed(format!("no answer in {limit:?}"))),
                 }
-            });
-            let answer = answer.and_then(|()| self.probe_write());
-            match answer {
-                Ok(()) => return Ok(()),
-                Err(e) if Instant::now() + delay < deadline => {
-                    tracing::warn!("HDFS NameNode {} does not answer ({e}); retrying in {delay:?}", self.url);
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    return Err(Error::Hdfs {
-                        location: self.url.clone(),
-                        reason: format!(
-                            "the NameNode did not answer after {attempts} attempts in {} s ({e}): is HDFS running, and is the address right?",
-                            self.options.connect_seconds
-                        ),
-                    })
-                }
-            }
-        }
+            })
+            .and_then(|()| self.probe_write())
+        })
+        .map_err(|(attempts, e)| Error::Hdfs {
+            location: self.url.clone(),
+            reason: format!(
+                "the NameNode did not answer after {attempts} attempts in {} s ({e}): is HDFS running, and is the address right?",
+                self.options.connect_seconds
+            ),
+        })
     }
 
     /// A NameNode answers before its DataNodes have registered (or while in safe mode), and
@@ -438,7 +433,7 @@ mod tests {
         // A port nobody listens on: refused at once, so retries end at the deadline.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = format!("hdfs://127.0.0.1:{port}");
-        let t = Instant::now();
+        let t = std::time::Instant::now();
         let e = connect(&url, &HdfsOptions { connect_seconds: 1, ..Default::default() }).unwrap_err().to_string();
         assert!(e.contains(&url) && e.contains("is HDFS running"), "{e}");
         assert!(t.elapsed() >= Duration::from_millis(500), "it retried: {:?}", t.elapsed());

@@ -23,8 +23,8 @@ impl InputReader {
     pub fn open(path: &Path) -> Result<InputReader> {
         let s = path.to_string_lossy();
         if hdfs::is_hdfs(&s) {
-            let (url, p) = hdfs::split(&s)?;
-            Ok(InputReader::Hdfs(hdfs::connect(&url, &HdfsOptions::default())?.open(&p)?))
+            let (fs, p) = hdfs::locate(&s, &HdfsOptions::default())?;
+            Ok(InputReader::Hdfs(fs.open(&p)?))
         } else {
             let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
             Ok(InputReader::Local(f, path.to_owned()))
@@ -45,7 +45,7 @@ impl InputReader {
         }
     }
 
-    pub fn len(&self) -> Result<u64> {
+    pub fn size(&self) -> Result<u64> {
         match self {
             InputReader::Local(f, path) => Ok(f.metadata().map_err(|e| Error::io("stat", path, e))?.len()),
             InputReader::Hdfs(r) => Ok(r.len()),
@@ -56,7 +56,7 @@ impl InputReader {
 /// A whole (small) file, local or on HDFS.
 pub fn read_all(path: &Path) -> Result<Vec<u8>> {
     let r = InputReader::open(path)?;
-    let len = r.len()? as usize;
+    let len = r.size()? as usize;
     let mut buf = vec![0u8; len];
     let mut n = 0;
     while n < len {
@@ -72,8 +72,8 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>> {
 fn exists(path: &Path) -> Result<bool> {
     let s = path.to_string_lossy();
     if hdfs::is_hdfs(&s) {
-        let (url, p) = hdfs::split(&s)?;
-        Ok(hdfs::connect(&url, &HdfsOptions::default())?.status(&p)?.is_some())
+        let (fs, p) = hdfs::locate(&s, &HdfsOptions::default())?;
+        Ok(fs.status(&p)?.is_some())
     } else {
         Ok(path.exists())
     }
@@ -106,9 +106,8 @@ fn is_households_file(p: &Path) -> bool {
 
 /// The files an `hdfs://` spec names: a file, or the `*.csv` files of a folder.
 fn expand_hdfs(spec: &str) -> Result<Vec<PathBuf>> {
-    let (url, path) = hdfs::split(spec)?;
-    let fs = hdfs::connect(&url, &HdfsOptions::default())?;
-    let full = |p: &str| PathBuf::from(format!("{url}{p}"));
+    let (fs, path) = hdfs::locate(spec, &HdfsOptions::default())?;
+    let full = |p: &str| PathBuf::from(format!("{}{p}", fs.url));
     match fs.status(&path)? {
         None if spec.contains(['*', '?', '[']) => Err(Error::NoInput(format!("{spec} (globs are for local files; give an HDFS folder)"))),
         None => Err(Error::NoInput(spec.to_owned())),
@@ -172,7 +171,7 @@ fn first_line(path: &Path) -> Result<(Vec<u8>, u64)> {
     buf.truncate(n);
     let end = memchr::memchr(b'\n', &buf).unwrap_or(n);
     buf.truncate(end);
-    Ok((buf, f.len()?))
+    Ok((buf, f.size()?))
 }
 
 /// Resolves and checks the input. `households` overrides the households file's location.

@@ -12,6 +12,7 @@
 //! * [`parquet_out`]: the Arrow schema and the Parquet part writer;
 //! * [`storage`]: write-then-rename commits on the output, a local folder or HDFS;
 //! * [`hdfs`]: the HDFS client (hdfs-native) behind a synchronous interface;
+//! * [`retry`]: the backoff used for every server wattswarm waits for;
 //! * [`process`]: a whole chunk, from bytes to a committed part and a partial;
 //! * [`generate`]: data in the real format, quirks included, for tests and benchmarks.
 pub mod aggregate;
@@ -27,6 +28,7 @@ pub mod parquet_out;
 pub mod parse;
 pub mod process;
 pub mod protocol;
+pub mod retry;
 pub mod storage;
 
 pub use error::{Error, Result};

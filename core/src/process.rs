@@ -57,7 +57,7 @@ pub trait RowSink: Send {
 
 /// Opens a [`RowSink`] for each chunk attempt.
 pub trait RowSinkFactory: Send + Sync + std::fmt::Debug {
-    fn open(&self, chunk: &ChunkSpec) -> Result<Box<dyn RowSink>>;
+    fn open(&self) -> Result<Box<dyn RowSink>>;
 }
 
 /// A row's id: its file's index in the job (high 23 bits) and the byte offset of its line
@@ -128,7 +128,6 @@ pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
 }
 
 impl Rejects {
-
     fn write(&mut self, index: u64, reason: Reason, raw: &[u8]) -> Result<()> {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let mut text = String::from_utf8_lossy(&raw[..raw.len().min(RAW_MAX)]).into_owned();
@@ -168,7 +167,7 @@ pub fn process_chunk(
     let mut rejects: Option<Rejects> = None;
     let mut failure: Option<Error> = None;
     let mut sink = match &job.rows {
-        Some(f) => Some(f.open(chunk)?),
+        Some(f) => Some(f.open()?),
         None => None,
     };
 

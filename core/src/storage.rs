@@ -52,7 +52,7 @@ pub struct FileWriter {
 
 enum WriterKind {
     Local(BufWriter<fs::File>),
-    Hdfs(HdfsWriter),
+    Hdfs(Box<HdfsWriter>),
 }
 
 /// A closed temporary file, ready to commit.
@@ -202,8 +202,7 @@ impl Output {
     /// A local folder, or `hdfs://NAMENODE:PORT/path` (connecting, with retries).
     pub fn open(location: &str, options: &HdfsOptions) -> Result<Output> {
         if hdfs::is_hdfs(location) {
-            let (url, dir) = hdfs::split(location)?;
-            let fs = hdfs::connect(&url, options)?;
+            let (fs, dir) = hdfs::locate(location, options)?;
             Ok(Output {
                 root: Root::Hdfs { fs, dir },
             })
@@ -260,7 +259,7 @@ impl Output {
                 let f = fs::File::create(&p).map_err(|e| Error::io("create", &p, e))?;
                 WriterKind::Local(BufWriter::with_capacity(1 << 20, f))
             }
-            Root::Hdfs { fs, dir } => WriterKind::Hdfs(fs.create(&Self::hdfs_path(dir, &temp))?),
+            Root::Hdfs { fs, dir } => WriterKind::Hdfs(Box::new(fs.create(&Self::hdfs_path(dir, &temp))?)),
         };
         Ok(FileWriter { inner, temp, shown })
     }
@@ -380,31 +379,27 @@ impl Output {
         Ok(n)
     }
 
+    /// Removes a file; a missing one is not an error.
     pub fn remove(&self, rel: &str) -> Result<()> {
-        match &self.root {
-            Root::Local(root) => {
-                let p = root.join(rel);
-                match fs::remove_file(&p) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(Error::io("remove", &p, e)),
-                }
-            }
-            Root::Hdfs { fs, dir } => fs.delete(&Self::hdfs_path(dir, rel), false),
-        }
+        self.delete(rel, false)
     }
 
+    /// Removes a folder and everything in it; a missing one is not an error.
     pub fn remove_dir(&self, rel: &str) -> Result<()> {
+        self.delete(rel, true)
+    }
+
+    fn delete(&self, rel: &str, dir: bool) -> Result<()> {
         match &self.root {
             Root::Local(root) => {
                 let p = root.join(rel);
-                match fs::remove_dir_all(&p) {
-                    Ok(()) => Ok(()),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                    Err(e) => Err(Error::io("remove", &p, e)),
+                let r = if dir { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                match r {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &p, e)),
+                    _ => Ok(()),
                 }
             }
-            Root::Hdfs { fs, dir } => fs.delete(&Self::hdfs_path(dir, rel), true),
+            Root::Hdfs { fs, dir: root } => fs.delete(&Self::hdfs_path(root, rel), dir),
         }
     }
 }

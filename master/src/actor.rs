@@ -28,7 +28,7 @@ use wattswarm_worker::ChunkOutcome;
 
 use crate::coordinator::{Accept, ChunkCounts, Coordinator, CoordinatorConfig};
 use crate::metrics::MasterMetrics;
-use crate::results::{seal, headline, write_results, Headline, JobSummary, RunFacts};
+use crate::results::{headline, seal, tables, write_results, Headline, JobSummary, RunFacts};
 use crate::state::Prepared;
 use crate::JobError;
 
@@ -195,9 +195,10 @@ impl MasterActor {
                 files,
                 parquet_bytes,
             };
-            let summary = write_results(&out, &chunks, &lines, &agg, &settings, facts)?;
+            let tables = tables(&agg);
+            let summary = write_results(&out, &chunks, &lines, &agg, &tables, &settings, facts)?;
             if let Some(m) = &mongo {
-                m.export(&out, &summary)?;
+                m.export(&out, &tables, &summary)?;
             }
             seal(&out)?;
             out.remove_temps()?;

@@ -99,6 +99,32 @@ fn profile_rows(agg: &JobAggregate) -> Value {
     )
 }
 
+/// One aggregate table: its name (the JSON file in `results/`, and the MongoDB
+/// collection), the fields that key a row, and its rows.
+pub struct ResultTable {
+    pub name: String,
+    pub key: [&'static str; 2],
+    pub rows: Value,
+}
+
+/// Every aggregate table of a job, sorted by key.
+pub fn tables(agg: &JobAggregate) -> Vec<ResultTable> {
+    let mut t: Vec<ResultTable> = Dim::ALL
+        .iter()
+        .map(|&dim| ResultTable {
+            name: format!("by_{}_month", dim.field()),
+            key: [dim.field(), "month"],
+            rows: group_rows(agg, dim),
+        })
+        .collect();
+    t.push(ResultTable {
+        name: "by_tariff_halfhour".into(),
+        key: ["tariff", "halfhour"],
+        rows: profile_rows(agg),
+    });
+    t
+}
+
 pub fn headline(agg: &JobAggregate) -> Headline {
     let mut years: Vec<i32> = agg.groups.keys().map(|(_, _, m)| m.div_euclid(12)).collect();
     years.sort_unstable();
@@ -214,12 +240,13 @@ pub struct RunFacts {
     pub parquet_bytes: u64,
 }
 
-/// Writes every result file. [`seal`] then marks the job done.
+/// Writes every result file from `tables` and the partials. [`seal`] then marks the job done.
 pub fn write_results(
     out: &Output,
     chunks: &[ChunkSpec],
     lines: &[u64],
     agg: &JobAggregate,
+    tables: &[ResultTable],
     settings: &Settings,
     facts: RunFacts,
 ) -> Result<JobSummary> {
@@ -251,10 +278,9 @@ pub fn write_results(
         parquet_bytes: facts.parquet_bytes,
     };
     let json = |v: &Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
-    for dim in Dim::ALL {
-        out.write_atomic(&format!("{RESULTS_DIR}/by_{}_month.json", dim.field()), &json(&group_rows(agg, dim)))?;
+    for t in tables {
+        out.write_atomic(&format!("{RESULTS_DIR}/{}.json", t.name), &json(&t.rows))?;
     }
-    out.write_atomic(&format!("{RESULTS_DIR}/by_tariff_halfhour.json"), &json(&profile_rows(agg)))?;
     out.write_atomic(
         &format!("{RESULTS_DIR}/summary.json"),
         &serde_json::to_vec_pretty(&summary).expect("summary serialises"),

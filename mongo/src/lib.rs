@@ -8,13 +8,14 @@
 //!
 //! Every call runs on the I/O runtime of `wattswarm_core::hdfs` and is waited for
 //! synchronously, like the HDFS client: the pipeline around it is synchronous.
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mongodb::bson::doc;
 use mongodb::options::{ClientOptions, Credential};
 use mongodb::{Client, Database};
 use serde::{Deserialize, Serialize};
 use wattswarm_core::hdfs::block_on;
+use wattswarm_core::retry::with_backoff;
 
 pub mod readings;
 pub mod results;
@@ -84,8 +85,7 @@ pub struct Mongo {
 }
 
 impl Mongo {
-    /// Connects and pings, retrying with backoff (100 ms doubling to 5 s) for at most
-    /// `retry_seconds`.
+    /// Connects and pings, retrying with backoff for at most `retry_seconds`.
     pub fn connect(settings: &MongoSettings) -> Result<Mongo, MongoError> {
         let shown = redact(&settings.uri);
         let uri = settings.uri.clone();
@@ -104,29 +104,18 @@ impl Mongo {
             client,
             settings: settings.clone(),
         };
-        let deadline = Instant::now() + Duration::from_secs(settings.retry_seconds);
-        let mut delay = Duration::from_millis(100);
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
+        let what = format!("MongoDB at {shown}");
+        with_backoff(&what, settings.retry_seconds, |_| {
             let db = m.db();
-            match block_on(async move { db.run_command(doc! {"ping": 1}).await }) {
-                Ok(_) => return Ok(m),
-                Err(e) if Instant::now() + delay < deadline => {
-                    tracing::warn!("MongoDB at {shown} does not answer ({}); retrying in {delay:?}", first_line(&e.to_string()));
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => {
-                    return Err(MongoError::Unreachable {
-                        uri: shown,
-                        attempts,
-                        seconds: settings.retry_seconds,
-                        reason: first_line(&e.to_string()),
-                    })
-                }
-            }
-        }
+            block_on(async move { db.run_command(doc! {"ping": 1}).await })
+        })
+        .map_err(|(attempts, e)| MongoError::Unreachable {
+            uri: shown.clone(),
+            attempts,
+            seconds: settings.retry_seconds,
+            reason: first_line(&e.to_string()),
+        })?;
+        Ok(m)
     }
 
     pub fn db(&self) -> Database {

@@ -13,18 +13,17 @@
 //! any other failure is retried with backoff, then fails the chunk, which the master
 //! hands out again.
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use mongodb::bson::{RawDocumentBuf, RawBson};
+use mongodb::bson::{doc, RawBson, RawDocumentBuf};
 use mongodb::error::ErrorKind;
-use mongodb::Collection;
+use mongodb::{Collection, IndexModel};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::hdfs::io_runtime;
 use wattswarm_core::kwh::{self, Kwh};
 use wattswarm_core::parse::{Dicts, Row};
 use wattswarm_core::process::{RowSink, RowSinkFactory};
+use wattswarm_core::retry::Backoff;
 
 use crate::{Mongo, MongoError};
 
@@ -50,10 +49,9 @@ impl Readings {
 const DUPLICATE_KEY: i32 = 11000;
 
 /// Inserts one batch; returns how many documents were new. Retries what is not a
-/// duplicate-key error until `deadline`.
-async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry: Duration) -> Result<u64, String> {
-    let deadline = Instant::now() + retry;
-    let mut delay = Duration::from_millis(100);
+/// duplicate-key error with [`Backoff`] for `retry_seconds`.
+async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<u64, String> {
+    let mut backoff = Backoff::new(retry_seconds);
     loop {
         let err = match coll.insert_many(&batch).ordered(false).await {
             Ok(r) => return Ok(r.inserted_ids.len() as u64),
@@ -65,24 +63,24 @@ async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, re
                 return Ok((batch.len() - writes.len()) as u64);
             }
         }
-        if Instant::now() + delay >= deadline {
-            return Err(format!("inserting {} readings failed: {}", batch.len(), err.to_string().lines().next().unwrap_or_default()));
-        }
-        tracing::warn!("inserting readings failed ({}); retrying in {delay:?}", err.to_string().lines().next().unwrap_or_default());
+        let reason = err.to_string().lines().next().unwrap_or_default().to_owned();
+        let Some(delay) = backoff.pause() else {
+            return Err(format!("inserting {} readings failed: {reason}", batch.len()));
+        };
+        tracing::warn!("inserting readings failed ({reason}); retrying in {delay:?}");
         tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
 /// Runs the inserts of one chunk: at most `concurrency` in flight.
-async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<RawDocumentBuf>>, concurrency: usize, retry: Duration) -> Result<u64, String> {
+async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<RawDocumentBuf>>, concurrency: usize, retry_seconds: u64) -> Result<u64, String> {
     let mut inflight = JoinSet::new();
     let mut stored = 0;
     while let Some(batch) = rx.recv().await {
         while inflight.len() >= concurrency {
             stored += inflight.join_next().await.expect("non-empty").map_err(|e| e.to_string())??;
         }
-        inflight.spawn(insert(coll.clone(), batch, retry));
+        inflight.spawn(insert(coll.clone(), batch, retry_seconds));
     }
     while let Some(r) = inflight.join_next().await {
         stored += r.map_err(|e| e.to_string())??;
@@ -91,10 +89,10 @@ async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<R
 }
 
 impl RowSinkFactory for Readings {
-    fn open(&self, _chunk: &ChunkSpec) -> wattswarm_core::Result<Box<dyn RowSink>> {
+    fn open(&self) -> wattswarm_core::Result<Box<dyn RowSink>> {
         let s = &self.mongo.settings;
         let (tx, rx) = mpsc::channel(2);
-        let task = io_runtime().spawn(inserter(self.coll.clone(), rx, s.concurrency.max(1), Duration::from_secs(s.retry_seconds)));
+        let task = io_runtime().spawn(inserter(self.coll.clone(), rx, s.concurrency.max(1), s.retry_seconds));
         Ok(Box::new(ChunkReadings {
             tx: Some(tx),
             task: Some(task),
@@ -179,10 +177,8 @@ impl Drop for ChunkReadings {
     }
 }
 
-/// Creates the readings indexes analysts need (household and time; time alone).
+/// Creates the readings indexes analysts need: household then time, and time alone.
 pub fn create_indexes(r: &Readings) -> Result<(), MongoError> {
-    use mongodb::bson::doc;
-    use mongodb::IndexModel;
     let coll = r.coll.clone();
     let models = vec![
         IndexModel::builder().keys(doc! {"lclid": 1, "ts": 1}).build(),

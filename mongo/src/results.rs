@@ -30,8 +30,9 @@ pub struct ResultSet<'a> {
 const STATEMENTS_PER_CALL: usize = 1000;
 
 /// Upserts `docs` into `collection` by `key`, tagging each with `job`; then removes the
-/// documents other jobs left. Returns the documents written.
-fn upsert_all(m: &Mongo, collection: &str, key: &[&str], job: &str, docs: impl Iterator<Item = Document>) -> Result<u64, MongoError> {
+/// documents other jobs left. Returns the documents written. A document that cannot be
+/// made stops the export with its reason.
+fn upsert_all(m: &Mongo, collection: &str, key: &[&str], job: &str, docs: impl Iterator<Item = Result<Document, String>>) -> Result<u64, MongoError> {
     let db = m.db();
     let keys: Document = key.iter().map(|k| (k.to_string(), Bson::Int32(1))).collect();
     let index = IndexModel::builder()
@@ -57,7 +58,8 @@ fn upsert_all(m: &Mongo, collection: &str, key: &[&str], job: &str, docs: impl I
         written += n;
         Ok(())
     };
-    for mut d in docs {
+    for d in docs {
+        let mut d = d.map_err(|e| m.failed(format!("make the documents of {collection}"), e))?;
         let q: Document = key.iter().map(|k| (k.to_string(), d.get(*k).cloned().unwrap_or(Bson::Null))).collect();
         d.insert("job", job);
         statements.push(doc! {"q": q, "u": d, "upsert": true});
@@ -73,38 +75,42 @@ fn upsert_all(m: &Mongo, collection: &str, key: &[&str], job: &str, docs: impl I
     Ok(written)
 }
 
-fn json_docs(rows: &Value) -> impl Iterator<Item = Document> + '_ {
+fn json_docs(rows: &Value) -> impl Iterator<Item = Result<Document, String>> + '_ {
     rows.as_array()
         .into_iter()
         .flatten()
-        .filter_map(|v| mongodb::bson::to_document(v).ok())
+        .map(|v| mongodb::bson::to_document(v).map_err(|e| format!("{v}: {e}")))
 }
 
 /// `results/household_day.parquet` as documents `{lclid, day: date, readings, kwh_sum}`,
 /// a batch at a time.
-fn household_days(file: ParquetSource) -> Result<impl Iterator<Item = Document>, String> {
+fn household_days(file: ParquetSource) -> Result<impl Iterator<Item = Result<Document, String>>, String> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.with_batch_size(8192).build())
         .map_err(|e| e.to_string())?;
-    Ok(reader.flat_map(|batch| {
-        let batch = batch.expect("household_day.parquet was just written by this master");
-        let ids = arrow_array::cast::AsArray::as_dictionary::<arrow_array::types::Int32Type>(batch.column(0));
-        let values = ids.values().as_any().downcast_ref::<StringArray>().expect("lclid is a string dictionary").clone();
-        let keys = ids.keys().clone();
-        let days = batch.column(1).as_any().downcast_ref::<Date32Array>().expect("day").clone();
-        let n = batch.column(2).as_any().downcast_ref::<Int64Array>().expect("readings").clone();
-        let sums = batch.column(3).as_any().downcast_ref::<Float64Array>().expect("kwh_sum").clone();
-        (0..batch.num_rows())
-            .map(|i| {
-                doc! {
-                    "lclid": values.value(keys.value(i) as usize),
-                    "day": mongodb::bson::DateTime::from_millis(days.value(i) as i64 * 86_400_000),
-                    "readings": n.value(i),
-                    "kwh_sum": sums.value(i),
-                }
-            })
-            .collect::<Vec<_>>()
+    Ok(reader.flat_map(|batch| match batch.map_err(|e| e.to_string()).and_then(|b| batch_docs(&b)) {
+        Ok(docs) => docs.into_iter().map(Ok).collect::<Vec<_>>(),
+        Err(e) => vec![Err(e)],
     }))
+}
+
+fn batch_docs(batch: &arrow_array::RecordBatch) -> Result<Vec<Document>, String> {
+    let bad = || "not the household_day schema".to_string();
+    let ids = batch.column(0).as_any().downcast_ref::<arrow_array::DictionaryArray<arrow_array::types::Int32Type>>().ok_or_else(bad)?;
+    let values = ids.values().as_any().downcast_ref::<StringArray>().ok_or_else(bad)?;
+    let days = batch.column(1).as_any().downcast_ref::<Date32Array>().ok_or_else(bad)?;
+    let n = batch.column(2).as_any().downcast_ref::<Int64Array>().ok_or_else(bad)?;
+    let sums = batch.column(3).as_any().downcast_ref::<Float64Array>().ok_or_else(bad)?;
+    Ok((0..batch.num_rows())
+        .map(|i| {
+            doc! {
+                "lclid": values.value(ids.keys().value(i) as usize),
+                "day": mongodb::bson::DateTime::from_millis(days.value(i) as i64 * 86_400_000),
+                "readings": n.value(i),
+                "kwh_sum": sums.value(i),
+            }
+        })
+        .collect())
 }
 
 /// Writes every aggregate and the household-days. Returns documents written per collection.

@@ -363,9 +363,11 @@ impl MiniDfs {
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// Copies `hdfs_path` (absolute, on this cluster) to the local `to`.
+    /// Copies `hdfs_path` (absolute on this cluster, or a full `hdfs://` URL as `list`
+    /// gives them) to the local `to`.
     pub fn get(&self, hdfs_path: &str, to: &Path) {
-        self.fs(&["-get", &format!("{}{hdfs_path}", self.url), to.to_str().unwrap()]);
+        let src = if hdfs_path.starts_with("hdfs://") { hdfs_path.to_owned() } else { format!("{}{hdfs_path}", self.url) };
+        self.fs(&["-get", &src, to.to_str().unwrap()]);
     }
 
     /// Copies the local `from` to `hdfs_path`.
