@@ -24,12 +24,24 @@ pub enum Command {
     Status(StatusArgs),
     /// Write LCL data in the real format, quirks included, deterministic for a seed.
     Generate(GenerateArgs),
+    /// Exit 0 when this container's master or worker answers /healthz (the image's HEALTHCHECK).
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct HealthArgs {
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 3)]
+    pub timeout: u64,
+    /// Configuration file. [default: ./wattswarm.toml when it exists]
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 /// What a job is: shared by `run` and `master`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct JobArgs {
-    /// Input: a CSV file, a folder of *.csv files, a glob, or an hdfs:// file or folder. [default: the sample shipped with wattswarm, data/power_1.csv]
+    /// Input: a CSV file, a folder of *.csv files, a glob, or an hdfs:// file or folder. [default: the sample shipped with wattswarm, data/sample/power_1.csv]
     #[arg(long, short)]
     pub input: Option<String>,
     /// Output: a folder or hdfs://NAMENODE:PORT/path (Parquet parts, results/, _SUCCESS). [default: ./wattswarm-out]
@@ -74,6 +86,9 @@ pub struct MasterArgs {
     /// Exit when the job is done instead of serving its status and metrics on.
     #[arg(long)]
     pub exit_when_done: bool,
+    /// With the Docker socket mounted: keep MIN..MAX worker containers, one per chunk still to do (e.g. 1..8).
+    #[arg(long, value_name = "MIN..MAX")]
+    pub autoscale: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]

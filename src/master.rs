@@ -15,7 +15,8 @@ pub fn master(args: MasterArgs) -> Result<()> {
         .set("listen", args.listen.clone())
         .set("advertise", args.advertise.clone())
         .set("lease_timeout_seconds", args.lease_timeout)
-        .flag("exit_when_done", args.exit_when_done);
+        .flag("exit_when_done", args.exit_when_done)
+        .set("autoscale", args.autoscale.clone());
     let s = Settings::load(args.job.config.as_deref(), &flags, None)?;
     let token = Token::new(&s.token()?);
     let listen: SocketAddr = s
@@ -29,6 +30,8 @@ pub fn master(args: MasterArgs) -> Result<()> {
         token,
         job: job_options(&s, 0)?,
         exit_when_done: s.exit_when_done,
+        autoscale: s.autoscale.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?,
+        worker_service: s.docker_worker_service.clone(),
     };
     let quiet = s.quiet;
     let end = actix_rt::System::new().block_on(async move {

@@ -13,8 +13,8 @@ use crate::progress::Progress;
 use crate::settings::{Overrides, Settings};
 
 /// The sample shipped in the repository (and inside the binary, for installs elsewhere).
-const SAMPLE: &[u8] = include_bytes!("../data/power_1.csv");
-const SAMPLE_IN_REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/power_1.csv");
+const SAMPLE: &[u8] = include_bytes!("../data/sample/power_1.csv");
+const SAMPLE_IN_REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/sample/power_1.csv");
 
 fn sample_path() -> Result<PathBuf> {
     let repo = PathBuf::from(SAMPLE_IN_REPO);

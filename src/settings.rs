@@ -71,6 +71,10 @@ pub struct Settings {
     pub heartbeat_seconds: u64,
     /// `master`: exit when the job is done.
     pub exit_when_done: bool,
+    /// `master`: `MIN..MAX` worker containers, set to the backlog through the Docker socket.
+    pub autoscale: Option<String>,
+    /// `master`: the workers' service name in the compose file or stack.
+    pub docker_worker_service: String,
     /// Replicas of each file written to HDFS; none: the NameNode's default.
     pub hdfs_replication: Option<u32>,
     /// HDFS block size of each file written; none: the NameNode's default.
@@ -121,6 +125,8 @@ impl Default for Settings {
             metrics_listen: "0.0.0.0:9101".into(),
             heartbeat_seconds: 1,
             exit_when_done: false,
+            autoscale: None,
+            docker_worker_service: "worker".into(),
             hdfs_replication: None,
             hdfs_block_size: None,
             hdfs_connect_seconds: 30,

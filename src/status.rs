@@ -52,6 +52,12 @@ fn text(s: &JobStatus) -> String {
     if s.workers.is_empty() {
         out.push_str("  no workers\n");
     }
+    if let Some(d) = &s.docker {
+        out.push_str(&format!("docker: {}; autoscaling {}\n", d.source, d.autoscale));
+        for c in &d.workers {
+            out.push_str(&format!("  container {:<32} {:<10} {}\n", c.name, c.state, c.status));
+        }
+    }
     out
 }
 

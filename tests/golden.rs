@@ -1,5 +1,5 @@
 //! The committed sample, run the way a new user runs it (no flags), against answers
-//! checked by hand with awk on data/power_1.csv.
+//! checked by hand with awk on data/sample/power_1.csv.
 mod common;
 
 use common::read_json;

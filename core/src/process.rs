@@ -51,8 +51,17 @@ pub trait RowSink: Send {
     /// One accepted row. `id` is unique and stable across chunkings and re-runs: see
     /// [`row_id`].
     fn row(&mut self, id: i64, row: &Row, dicts: &crate::parse::Dicts) -> Result<()>;
-    /// Waits until every row is stored; returns how many were new (not already there).
-    fn finish(self: Box<Self>) -> Result<u64>;
+    /// Waits until every row is stored.
+    fn finish(self: Box<Self>) -> Result<SinkReport>;
+}
+
+/// What a [`RowSink`] did for one chunk.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SinkReport {
+    /// Rows newly stored (a retry finds its rows there and stores none).
+    pub stored: u64,
+    /// Seconds each write call took, its retries included: the store's write latency.
+    pub write_seconds: Vec<f64>,
 }
 
 /// Opens a [`RowSink`] for each chunk attempt.
@@ -106,6 +115,12 @@ pub struct ChunkReport {
     /// Rows newly stored by the row sink (0 without one, or when a retry found them there).
     #[serde(default)]
     pub rows_stored: u64,
+    /// Seconds each of the row sink's write calls took.
+    #[serde(default)]
+    pub sink_write_seconds: Vec<f64>,
+    /// Seconds spent closing and committing the chunk's files in the output.
+    #[serde(default)]
+    pub commit_seconds: f64,
 }
 
 /// Rejected lines of one chunk as `index,reason,raw`, with the line's index inside the
@@ -238,10 +253,11 @@ pub fn process_chunk(
 
     let hd_rel = household_day_partial_name(chunk.id);
     // Rows are stored before any file is committed: a committed part means stored rows.
-    let rows_stored = match sink {
+    let sunk = match sink {
         Some(s) => s.finish()?,
-        None => 0,
+        None => SinkReport::default(),
     };
+    let commit_started = Instant::now();
     let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
     out.commit(hd, &hd_rel)?;
     if let Some(r) = rejects {
@@ -249,6 +265,7 @@ pub fn process_chunk(
     }
     // The part goes last: once it is visible, everything it depends on is too.
     out.commit(part, &part_rel)?;
+    let commit_seconds = commit_started.elapsed().as_secs_f64();
 
     let total = started.elapsed().as_secs_f64();
     let read_s = read.read_nanos as f64 / 1e9;
@@ -259,7 +276,9 @@ pub fn process_chunk(
         attempt,
         aggregate,
         parquet_bytes,
-        rows_stored,
+        rows_stored: sunk.stored,
+        sink_write_seconds: sunk.write_seconds,
+        commit_seconds,
         seconds: total,
         stages: StageSeconds {
             read: read_s,

@@ -27,6 +27,7 @@ use wattswarm_core::storage::{report_name, Output};
 use wattswarm_worker::ChunkOutcome;
 
 use crate::coordinator::{Accept, ChunkCounts, Coordinator, CoordinatorConfig};
+use crate::docker::DockerStatus;
 use crate::metrics::MasterMetrics;
 use crate::results::{headline, seal, tables, write_results, Headline, JobSummary, RunFacts};
 use crate::state::Prepared;
@@ -89,6 +90,8 @@ pub struct MasterActor {
     master_url: Option<String>,
     mongo: Option<Arc<crate::mongo::MongoJob>>,
     last_waiting_note: Instant,
+    /// The worker containers, when the master runs with the Docker socket.
+    docker: Option<DockerStatus>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -147,6 +150,7 @@ impl MasterActor {
             master_url,
             mongo,
             last_waiting_note: Instant::now(),
+            docker: None,
         }
     }
 
@@ -187,6 +191,7 @@ impl MasterActor {
         let agg = self.agg.clone();
         let settings = self.settings.clone();
         let mongo = self.mongo.clone();
+        let metrics = self.metrics.clone();
         let (started, workers, files, parquet_bytes) = (self.started, self.workers.len(), self.input.files.len(), self.parquet_bytes);
         let fut = tokio::task::spawn_blocking(move || {
             let facts = RunFacts {
@@ -202,6 +207,7 @@ impl MasterActor {
             }
             seal(&out)?;
             out.remove_temps()?;
+            metrics.publish_results(&tables);
             Ok::<_, JobError>(JobOutcome {
                 summary,
                 headline: headline(&agg),
@@ -264,6 +270,7 @@ impl MasterActor {
             leases_expired: self.coord.expired,
             workers_alive: self.alive(),
             workers,
+            docker: self.docker.clone(),
         }
     }
 
@@ -497,6 +504,22 @@ pub struct JobStatus {
     pub leases_expired: u64,
     pub workers_alive: usize,
     pub workers: Vec<WorkerStatus>,
+    /// What Docker says of the worker containers; none when not asked (`wattswarm run`).
+    #[serde(default)]
+    pub docker: Option<DockerStatus>,
+}
+
+/// The latest view of Docker, from [`crate::docker::watch`].
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DockerUpdate(pub DockerStatus);
+
+impl Handler<DockerUpdate> for MasterActor {
+    type Result = ();
+
+    fn handle(&mut self, m: DockerUpdate, _: &mut Context<Self>) {
+        self.docker = Some(m.0);
+    }
 }
 
 #[derive(Message)]

@@ -10,6 +10,7 @@
 //!   HTTP, with Prometheus metrics.
 pub mod actor;
 pub mod coordinator;
+pub mod docker;
 pub mod http;
 pub mod metrics;
 pub mod mongo;

@@ -1,9 +1,11 @@
 //! The master's Prometheus metrics, all declared here. Names follow
 //! `wattswarm_<name>_<unit>[_total]`: counters end in `_total`, durations are `_seconds`,
 //! sizes `_bytes`; label values come from small fixed sets (chunk states, stages).
-use prometheus::{CounterVec, Gauge, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{CounterVec, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 use wattswarm_core::process::ChunkReport;
 use wattswarm_worker::metrics::{registered, render, CHUNK_SECONDS_BUCKETS};
+
+use crate::results::ResultTable;
 
 pub struct MasterMetrics {
     registry: Registry,
@@ -26,6 +28,12 @@ pub struct MasterMetrics {
     pub progress: Gauge,
     pub eta: Gauge,
     pub input_bytes: IntGauge,
+    pub finished: Gauge,
+    pub result_acorn_grouped: GaugeVec,
+    pub result_tariff: GaugeVec,
+    pub result_profile: GaugeVec,
+    pub docker_workers: IntGaugeVec,
+    pub autoscale_target: IntGauge,
 }
 
 impl MasterMetrics {
@@ -58,6 +66,24 @@ impl MasterMetrics {
             progress: registered(r, Gauge::new("job_progress_ratio", "Share of the input's bytes done, 0 to 1.")),
             eta: registered(r, Gauge::new("job_eta_seconds", "Estimated seconds to the end of the job at the current rate.")),
             input_bytes: registered(r, IntGauge::new("job_input_bytes", "Bytes of input in the job.")),
+            finished: registered(r, Gauge::new("job_finished_timestamp_seconds", "Unix time the job's results were written; 0 until then.")),
+            result_acorn_grouped: registered(r, GaugeVec::new(
+                Opts::new("result_acorn_grouped_mean_kwh", "Mean kWh per half-hour reading by Acorn group and month, once the job has ended."),
+                &["acorn_grouped", "month"]
+            )),
+            result_tariff: registered(r, GaugeVec::new(
+                Opts::new("result_tariff_mean_kwh", "Mean kWh per half-hour reading by tariff (Std, ToU) and month, once the job has ended."),
+                &["tariff", "month"]
+            )),
+            result_profile: registered(r, GaugeVec::new(
+                Opts::new("result_tariff_halfhour_mean_kwh", "Daily load profile: mean kWh by tariff and half hour of the day, once the job has ended."),
+                &["tariff", "halfhour"]
+            )),
+            docker_workers: registered(r, IntGaugeVec::new(
+                Opts::new("docker_workers", "Worker containers (compose) or tasks (swarm) by state, when the Docker socket is mounted."),
+                &["state"]
+            )),
+            autoscale_target: registered(r, IntGauge::new("autoscale_target_workers", "Workers the autoscaler asked Docker for (with --autoscale).")),
             registry,
         }
     }
@@ -75,6 +101,28 @@ impl MasterMetrics {
         for (stage, s) in r.stages.by_name() {
             self.stage_seconds.with_label_values(&[stage]).inc_by(s);
         }
+    }
+
+    /// Exports the headline aggregates as gauges once the job has ended, so the results
+    /// dashboard shows the answers beside the machinery. Groups without a reading have no
+    /// mean and no series.
+    pub fn publish_results(&self, tables: &[ResultTable]) {
+        for t in tables {
+            let gauge = match t.name.as_str() {
+                "by_acorn_grouped_month" => &self.result_acorn_grouped,
+                "by_tariff_month" => &self.result_tariff,
+                "by_tariff_halfhour" => &self.result_profile,
+                _ => continue,
+            };
+            gauge.reset();
+            for row in t.rows.as_array().into_iter().flatten() {
+                if let (Some(a), Some(b), Some(mean)) = (row[t.key[0]].as_str(), row[t.key[1]].as_str(), row["kwh_mean"].as_f64()) {
+                    gauge.with_label_values(&[a, b]).set(mean);
+                }
+            }
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        self.finished.set(now.as_secs_f64());
     }
 
     /// The text exposition format.

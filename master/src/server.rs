@@ -28,6 +28,10 @@ pub struct MasterOptions {
     pub job: JobOptions,
     /// Exit once the job is done (after workers have had time to hear it).
     pub exit_when_done: bool,
+    /// `--autoscale MIN..MAX`: set the number of worker containers to the backlog.
+    pub autoscale: Option<crate::docker::Autoscale>,
+    /// The workers' service name in the compose file or stack.
+    pub worker_service: String,
 }
 
 /// How the master process ended.
@@ -61,7 +65,7 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
             output,
             settings: opts.job.settings.clone(),
             coordinator: opts.job.coordinator.clone(),
-            metrics,
+            metrics: metrics.clone(),
             master_url: Some(url.clone()),
             mongo,
         },
@@ -71,6 +75,7 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
     let http = server(master.clone(), opts.token.clone(), listener).map_err(|e| JobError::Listen { addr, source: e })?;
     let handle = http.handle();
     actix_rt::spawn(http);
+    actix_rt::spawn(crate::docker::watch(master.clone(), metrics, opts.autoscale, opts.worker_service.clone()));
     if resumed > 0 {
         eprintln!("wattswarm master: resuming job {job_id}: {resumed} of {total} chunks already done");
     } else {

@@ -54,6 +54,8 @@ fn http_master_and_workers_in_one_process_match_the_actor_job() {
         token: Token::new("in-process"),
         job: options(&remote),
         exit_when_done: true,
+        autoscale: None,
+        worker_service: "worker".into(),
     };
     let end = actix_rt::System::new().block_on(async move {
         for id in ["http-1", "http-2"] {

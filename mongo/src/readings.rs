@@ -22,7 +22,7 @@ use tokio::task::JoinSet;
 use wattswarm_core::hdfs::io_runtime;
 use wattswarm_core::kwh::{self, Kwh};
 use wattswarm_core::parse::{Dicts, Row};
-use wattswarm_core::process::{RowSink, RowSinkFactory};
+use wattswarm_core::process::{RowSink, RowSinkFactory, SinkReport};
 use wattswarm_core::retry::Backoff;
 
 use crate::{Mongo, MongoError};
@@ -48,19 +48,20 @@ impl Readings {
 
 const DUPLICATE_KEY: i32 = 11000;
 
-/// Inserts one batch; returns how many documents were new. Retries what is not a
-/// duplicate-key error with [`Backoff`] for `retry_seconds`.
-async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<u64, String> {
+/// Inserts one batch; returns how many documents were new and the seconds it took.
+/// Retries what is not a duplicate-key error with [`Backoff`] for `retry_seconds`.
+async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<(u64, f64), String> {
+    let started = std::time::Instant::now();
     let mut backoff = Backoff::new(retry_seconds);
     loop {
         let err = match coll.insert_many(&batch).ordered(false).await {
-            Ok(r) => return Ok(r.inserted_ids.len() as u64),
+            Ok(r) => return Ok((r.inserted_ids.len() as u64, started.elapsed().as_secs_f64())),
             Err(e) => e,
         };
         if let ErrorKind::InsertMany(ref m) = *err.kind {
             let writes = m.write_errors.as_deref().unwrap_or_default();
             if m.write_concern_error.is_none() && !writes.is_empty() && writes.iter().all(|w| w.code == DUPLICATE_KEY) {
-                return Ok((batch.len() - writes.len()) as u64);
+                return Ok(((batch.len() - writes.len()) as u64, started.elapsed().as_secs_f64()));
             }
         }
         let reason = err.to_string().lines().next().unwrap_or_default().to_owned();
@@ -73,19 +74,25 @@ async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, re
 }
 
 /// Runs the inserts of one chunk: at most `concurrency` in flight.
-async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<RawDocumentBuf>>, concurrency: usize, retry_seconds: u64) -> Result<u64, String> {
+async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<RawDocumentBuf>>, concurrency: usize, retry_seconds: u64) -> Result<SinkReport, String> {
     let mut inflight = JoinSet::new();
-    let mut stored = 0;
+    let mut report = SinkReport::default();
+    let mut add = |r: Result<Result<(u64, f64), String>, tokio::task::JoinError>| -> Result<(), String> {
+        let (stored, seconds) = r.map_err(|e| e.to_string())??;
+        report.stored += stored;
+        report.write_seconds.push(seconds);
+        Ok(())
+    };
     while let Some(batch) = rx.recv().await {
         while inflight.len() >= concurrency {
-            stored += inflight.join_next().await.expect("non-empty").map_err(|e| e.to_string())??;
+            add(inflight.join_next().await.expect("non-empty"))?;
         }
         inflight.spawn(insert(coll.clone(), batch, retry_seconds));
     }
     while let Some(r) = inflight.join_next().await {
-        stored += r.map_err(|e| e.to_string())??;
+        add(r)?;
     }
-    Ok(stored)
+    Ok(report)
 }
 
 impl RowSinkFactory for Readings {
@@ -105,7 +112,7 @@ impl RowSinkFactory for Readings {
 
 struct ChunkReadings {
     tx: Option<mpsc::Sender<Vec<RawDocumentBuf>>>,
-    task: Option<tokio::task::JoinHandle<Result<u64, String>>>,
+    task: Option<tokio::task::JoinHandle<Result<SinkReport, String>>>,
     batch: Vec<RawDocumentBuf>,
     batch_size: usize,
     namespace: String,
@@ -126,7 +133,7 @@ impl ChunkReadings {
         Ok(())
     }
 
-    fn wait(&mut self) -> wattswarm_core::Result<u64> {
+    fn wait(&mut self) -> wattswarm_core::Result<SinkReport> {
         self.tx = None;
         let task = self.task.take().ok_or_else(|| self.error("already finished"))?;
         let joined = wattswarm_core::hdfs::block_on(task);
@@ -160,7 +167,7 @@ impl RowSink for ChunkReadings {
         Ok(())
     }
 
-    fn finish(mut self: Box<Self>) -> wattswarm_core::Result<u64> {
+    fn finish(mut self: Box<Self>) -> wattswarm_core::Result<SinkReport> {
         if !self.batch.is_empty() {
             self.send()?;
         }

@@ -204,7 +204,7 @@ impl<S: LeaseSource> Loop<S> {
                 if let Some(m) = &self.metrics {
                     m.record(&report, started.elapsed().as_secs_f64());
                 }
-                ChunkOutcome::Done(report)
+                ChunkOutcome::Done(Box::new(report))
             }
             Ok(Err(e)) => failed(e.to_string()),
             Err(join) => failed(format!("the chunk's thread panicked: {join}")),

@@ -1,7 +1,7 @@
 //! The worker's Prometheus metrics, all declared here. Names follow
 //! `wattswarm_<name>_<unit>[_total]`; every series carries the `worker` label (its id).
 use prometheus::core::Collector;
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 use wattswarm_core::process::ChunkReport;
 
 pub struct WorkerMetrics {
@@ -16,6 +16,7 @@ pub struct WorkerMetrics {
     pub parquet_bytes: IntCounter,
     pub chunk_progress_bytes: IntGauge,
     pub busy: IntGauge,
+    pub store_write_seconds: HistogramVec,
 }
 
 /// Registers a metric with `registry` and hands it back (the registry keeps a clone).
@@ -35,6 +36,10 @@ pub fn render(registry: &Registry) -> String {
 
 /// Chunk wall-time buckets, seconds (a 128 MiB chunk takes about half a second per core).
 pub const CHUNK_SECONDS_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
+
+/// Store write buckets, seconds: a local commit takes milliseconds, an HDFS file close
+/// about half a second, a MongoDB batch anywhere between.
+pub const STORE_SECONDS_BUCKETS: [f64; 12] = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 impl WorkerMetrics {
     pub fn new(worker: &str) -> WorkerMetrics {
@@ -63,6 +68,17 @@ impl WorkerMetrics {
                 r,
                 prometheus::CounterVec::new(Opts::new("stage_seconds_total", "Seconds spent per stage: read, parse, encode, write."), &["stage"]),
             ),
+            store_write_seconds: registered(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "store_write_seconds",
+                        "Store write latency: committing a chunk's Parquet files (store=parquet), one MongoDB insert batch (store=mongodb).",
+                    )
+                    .buckets(STORE_SECONDS_BUCKETS.to_vec()),
+                    &["store"],
+                ),
+            ),
             registry,
         }
     }
@@ -78,6 +94,11 @@ impl WorkerMetrics {
         self.chunk_seconds.observe(seconds);
         for (stage, s) in r.stages.by_name() {
             self.stage_seconds.with_label_values(&[stage]).inc_by(s);
+        }
+        self.store_write_seconds.with_label_values(&["parquet"]).observe(r.commit_seconds);
+        let mongodb = self.store_write_seconds.with_label_values(&["mongodb"]);
+        for &s in &r.sink_write_seconds {
+            mongodb.observe(s);
         }
     }
 

@@ -8,7 +8,7 @@ use wattswarm_core::protocol::LeaseReply;
 /// How a leased chunk ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ChunkOutcome {
-    Done(ChunkReport),
+    Done(Box<ChunkReport>),
     /// The chunk could not be processed (unreadable input, full disk…). The master
     /// retries it elsewhere, up to its limit.
     Failed { chunk: u32, attempt: u32, error: String },

@@ -1,0 +1,468 @@
+//! The container stack end to end, with a real Docker engine: `docker-compose.yml` with
+//! the CI stand-ins swapped in (`.ci/compose.ci.yml`), then `stack.yml` on a one-node
+//! swarm (`.ci/stack.ci.yml`). Each job's results, read back from HDFS with Hadoop's own
+//! FsShell inside the namenode container and from MongoDB, must equal an embedded
+//! `wattswarm run` of the same files, and every PromQL expression of the Grafana
+//! dashboards must return data from the Prometheus inside the stack.
+//!
+//! Needs what `scripts/test stack` prepares: a running engine, the base and stand-in images
+//! (`images/ci/build`) and `wattswarm:latest` built from this tree
+//! (`images/wattswarm/build-from-host`). The two tests share the engine: run them with
+//! `--test-threads 1`.
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{comparable_results, read_json, run_ok};
+use serde_json::Value;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn secret() -> String {
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("s{:x}{:x}", t, std::process::id())
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+/// Runs a command; panics with its output unless it succeeds.
+fn ok(cmd: &mut Command) -> String {
+    let o = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(o.status.success(), "{cmd:?} failed:\n{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn docker(args: &[&str]) -> String {
+    ok(Command::new("docker").args(args))
+}
+
+/// The generated input the stack and the embedded run share, and the embedded run's output.
+struct Reference {
+    dir: tempfile::TempDir,
+}
+
+impl Reference {
+    /// The folder mounted at /data: world-readable, since the containers run as uid 10001.
+    fn new() -> Reference {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        ok(Command::new("chmod").args(["0777", dir.path().join("data").to_str().unwrap()]));
+        Reference { dir }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `wattswarm run` over the same folder and chunk size, into `embedded/`.
+    fn embedded(&self, chunk_size: &str) -> PathBuf {
+        let out = self.dir.path().join("embedded");
+        run_ok(&["--input", self.data().to_str().unwrap(), "--output", out.to_str().unwrap(), "--chunk-size", chunk_size, "--quiet"]);
+        out
+    }
+}
+
+/// The stack's output copied out of HDFS by Hadoop's FsShell in the namenode container.
+fn fetch_hdfs(container: &str, to: &Path) -> PathBuf {
+    let _ = docker(&["exec", container, "rm", "-rf", "/tmp/fetched"]);
+    docker(&["exec", container, "hdfs", "dfs", "-get", "/wattswarm", "/tmp/fetched"]);
+    docker(&["cp", &format!("{container}:/tmp/fetched"), to.to_str().unwrap()]);
+    to.to_owned()
+}
+
+/// Every Parquet part byte-identical, every result equal.
+fn assert_same_output(got: &Path, want: &Path) {
+    let parts = |d: &Path| -> BTreeSet<String> {
+        std::fs::read_dir(d.join("parquet")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    };
+    assert_eq!(parts(got), parts(want), "the same parts, and no temporaries");
+    for p in parts(want) {
+        let (a, b) = (std::fs::read(got.join("parquet").join(&p)).unwrap(), std::fs::read(want.join("parquet").join(&p)).unwrap());
+        assert!(a == b, "parquet/{p} differs from the embedded run's");
+    }
+    assert!(got.join("_SUCCESS").exists());
+    assert_eq!(comparable_results(got), comparable_results(want));
+}
+
+/// Every `expr` in the dashboard files, with Grafana's variables as the e2e evaluates them.
+fn dashboard_exprs() -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(e)) = m.get("expr") {
+                    if !e.trim().is_empty() {
+                        out.push(e.replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$worker", ".*"));
+                    }
+                }
+                m.values().for_each(|v| walk(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(repo().join("monitoring/grafana/dashboards")).unwrap() {
+        walk(&read_json(&e.unwrap().path()), &mut out);
+    }
+    assert!(out.len() >= 10, "the dashboards hold their queries: {out:?}");
+    out
+}
+
+/// Evaluates `expr` over `[from, now]` through Prometheus' HTTP API, as Grafana would;
+/// `curl` runs where Prometheus' port is reachable (`prefix`: e.g. `docker exec C`).
+fn prom_range(prefix: &[&str], expr: &str, from: u64) -> Vec<Value> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let url = format!("http://127.0.0.1:9090/api/v1/query_range?start={}&end={now}&step=5", from.saturating_sub(60));
+    let mut cmd = Command::new(prefix[0]);
+    cmd.args(&prefix[1..]).args(["wget", "-qO-", "--post-data"]).arg(format!("query={}", urlencode(expr))).arg(url);
+    let body: Value = serde_json::from_str(&ok(&mut cmd)).unwrap();
+    assert_eq!(body["status"], "success", "{expr}: {body}");
+    body["data"]["result"].as_array().unwrap().clone()
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn assert_dashboards_have_data(prefix: &[&str], from: u64) {
+    let empty: Vec<String> = dashboard_exprs().into_iter().filter(|e| prom_range(prefix, e, from).is_empty()).collect();
+    assert!(empty.is_empty(), "dashboard queries without data after the run: {empty:#?}");
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// `docker-compose` (1.29, Debian's) or `docker compose` (v2): `COMPOSE` says which.
+fn compose_cmd() -> Vec<String> {
+    std::env::var("COMPOSE").unwrap_or_else(|_| "docker-compose".into()).split_whitespace().map(str::to_owned).collect()
+}
+
+/// A compose project of this test: `down -v` when dropped.
+struct Project {
+    name: String,
+    env: Vec<(String, String)>,
+}
+
+impl Project {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let c = compose_cmd();
+        let mut cmd = Command::new(&c[0]);
+        cmd.args(&c[1..])
+            .current_dir(repo())
+            .args(["-p", &self.name, "-f", "docker-compose.yml", "-f", ".ci/compose.ci.yml"])
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd
+    }
+
+    fn container(&self, service: &str) -> String {
+        ok(&mut self.cmd(&["ps", "-q", service])).lines().next().unwrap_or_else(|| panic!("no {service} container")).to_owned()
+    }
+
+    fn logs(&self) -> String {
+        self.cmd(&["logs", "--no-color", "--tail", "60"]).output().map(|o| text(&o)).unwrap_or_default()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- logs of {}:\n{}", self.name, self.logs());
+        }
+        let _ = self.cmd(&["down", "-v", "--remove-orphans", "-t", "5"]).output();
+    }
+}
+
+/// The master's job status, through its published port.
+fn job_status(port: u16, token: &str) -> Option<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
+    let mut r = agent.get(&format!("http://127.0.0.1:{port}/v1/job")).header("Authorization", format!("Bearer {token}")).call().ok()?;
+    serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()
+}
+
+fn mongo_db(port: u16, user: &str, password: &str) -> (tokio::runtime::Runtime, mongodb::Database) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let uri = format!("mongodb://{user}:{password}@127.0.0.1:{port}/?authSource=admin");
+    let client = rt.block_on(mongodb::Client::with_uri_str(uri)).unwrap();
+    (rt, client.database("power"))
+}
+
+fn plain(d: &mongodb::bson::Document) -> Value {
+    let mut v = mongodb::bson::Bson::Document(d.clone()).into_relaxed_extjson();
+    let m = v.as_object_mut().unwrap();
+    for k in ["_id", "job"] {
+        m.remove(k);
+    }
+    v
+}
+
+fn sorted(mut v: Vec<Value>) -> Vec<Value> {
+    v.sort_by_key(|x| x.to_string());
+    v
+}
+
+/// Each results collection holds the embedded run's JSON rows; readings = rows.
+fn assert_mongo_results(db: &mongodb::Database, rt: &tokio::runtime::Runtime, want: &Path) {
+    use futures_util::TryStreamExt;
+    for name in ["by_acorn_grouped_month", "by_tariff_month", "by_acorn_month", "by_tariff_halfhour"] {
+        let docs: Vec<mongodb::bson::Document> =
+            rt.block_on(async { db.collection(name).find(mongodb::bson::doc! {}).await.unwrap().try_collect().await.unwrap() });
+        let expected = read_json(&want.join(format!("results/{name}.json"))).as_array().unwrap().clone();
+        assert_eq!(sorted(docs.iter().map(plain).collect()), sorted(expected), "{name}");
+    }
+    let rows = read_json(&want.join("results/summary.json"))["rows"].as_u64().unwrap();
+    let readings = rt.block_on(async { db.collection::<mongodb::bson::Document>("readings").count_documents(mongodb::bson::doc! {}).await }).unwrap();
+    assert_eq!(readings, rows, "one reading per row, none twice");
+}
+
+/// About 260,000 rows, 18 MB, in 1 MiB chunks: a job of about 20 chunks that runs long
+/// enough (MongoDB readings) to kill a worker in it and for Prometheus to scrape each.
+const HOUSEHOLDS: &str = "60";
+const DAYS: &str = "90";
+const CHUNK: &str = "1MiB";
+
+#[test]
+fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
+    let r = Reference::new();
+    let (token, password) = (secret(), secret());
+    let (master_port, mongo_port, prom_port, nn_port) = (free_port(), free_port(), free_port(), free_port());
+    let env: Vec<(String, String)> = [
+        ("WATTSWARM_DATA", r.data().to_str().unwrap().to_owned()),
+        ("WATTSWARM_TOKEN", token.clone()),
+        ("MONGO_ROOT_USERNAME", "wattswarm".into()),
+        ("MONGO_ROOT_PASSWORD", password.clone()),
+        ("MONGO_EXPRESS_PASSWORD", secret()),
+        ("GRAFANA_ADMIN_PASSWORD", secret()),
+        ("GENERATE_HOUSEHOLDS", HOUSEHOLDS.into()),
+        ("GENERATE_DAYS", DAYS.into()),
+        ("WATTSWARM_CHUNK_SIZE", CHUNK.into()),
+        ("WATTSWARM_LEASE_TIMEOUT_SECONDS", "5".into()),
+        ("MASTER_BIND", format!("127.0.0.1:{master_port}")),
+        ("MONGO_BIND", format!("127.0.0.1:{mongo_port}")),
+        ("PROMETHEUS_BIND", format!("127.0.0.1:{prom_port}")),
+        ("NAMENODE_HTTP_BIND", format!("127.0.0.1:{nn_port}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let p = Project {
+        name: format!("wsci{}", std::process::id()),
+        env,
+    };
+    let started = unix_now();
+    ok(&mut p.cmd(&["up", "-d", "--scale", "worker=3"]));
+
+    // The generate service filled the empty folder before the master started.
+    let input = r.data().join("lcl-generated.csv");
+    assert!(input.exists(), "generate wrote {}", input.display());
+
+    // Kill a worker (SIGKILL) while it holds a chunk and chunks remain.
+    let t = Instant::now();
+    let killed = loop {
+        assert!(t.elapsed() < Duration::from_secs(300), "no worker got busy: {:?}", job_status(master_port, &token));
+        if let Some(st) = job_status(master_port, &token) {
+            assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}");
+            let pending = st["chunks"]["pending"].as_u64().unwrap();
+            if let Some(w) = st["workers"].as_array().unwrap().iter().find(|w| !w["chunk"].is_null()) {
+                if pending > 0 {
+                    // A worker's id is <hostname>-<pid>; the hostname is its container's id.
+                    let id = w["id"].as_str().unwrap().to_owned();
+                    docker(&["kill", &id[..12]]);
+                    break id;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    let st = loop {
+        assert!(t.elapsed() < Duration::from_secs(600), "the job did not finish: {:?}", job_status(master_port, &token));
+        match job_status(master_port, &token) {
+            Some(st) if st["phase"] == "done" => break st,
+            Some(st) => assert_ne!(st["phase"], "failed", "{st}"),
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(st["leases_expired"].as_u64().unwrap() >= 1, "the killed worker's lease ({killed}) expired and its chunk was redone: {st}");
+    let seen: BTreeSet<&str> = st["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    assert!(seen.len() >= 3, "three workers joined: {seen:?}");
+
+    let want = r.embedded(CHUNK);
+    let got = fetch_hdfs(&p.container("namenode"), &r.dir.path().join("hdfs"));
+    assert_same_output(&got, &want);
+    let (rt, db) = mongo_db(mongo_port, "wattswarm", &password);
+    assert_mongo_results(&db, &rt, &want);
+
+    // Prometheus, inside the stack, scraped every worker and the master, and every
+    // dashboard query has data for the run.
+    let prom = p.container("prometheus");
+    let ids: BTreeSet<String> = prom_range(&["docker", "exec", &prom], "wattswarm_worker_ingested_rows_total", started)
+        .iter()
+        .map(|s| s["metric"]["worker"].as_str().unwrap().to_owned())
+        .collect();
+    for w in &seen {
+        assert!(ids.contains(*w), "Prometheus scraped worker {w}: it saw {ids:?}");
+    }
+    assert_dashboards_have_data(&["docker", "exec", &prom], started);
+}
+
+/// A one-node swarm for the test; left again when dropped if this test started it.
+struct Swarm {
+    started_here: bool,
+    stack: String,
+}
+
+impl Swarm {
+    fn join(stack: &str) -> Swarm {
+        let state = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        let started_here = state.trim() != "active";
+        if started_here {
+            docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+        }
+        Swarm {
+            started_here,
+            stack: stack.to_owned(),
+        }
+    }
+
+    fn task_container(&self, service: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let out = docker(&["ps", "-q", "--filter", &format!("label=com.docker.swarm.service.name={}_{service}", self.stack)]);
+            if let Some(c) = out.lines().next() {
+                return c.to_owned();
+            }
+            assert!(t.elapsed() < Duration::from_secs(180), "no running task of {service}");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Drop for Swarm {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for s in ["master", "worker", "generate", "namenode", "mongo"] {
+                if let Ok(o) = Command::new("docker").args(["service", "logs", "--tail", "40", &format!("{}_{s}", self.stack)]).output() {
+                    eprintln!("--- {s}:\n{}", text(&o));
+                }
+            }
+        }
+        let _ = Command::new("docker").args(["stack", "rm", &self.stack]).output();
+        // Volumes go once their containers have.
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(60) {
+            let left = Command::new("docker").args(["ps", "-aq", "--filter", &format!("label=com.docker.stack.namespace={}", self.stack)]).output();
+            if left.map(|o| o.stdout.is_empty()).unwrap_or(true) {
+                break;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        for v in ["data", "namenode", "datanode", "mongo", "prometheus"] {
+            let _ = Command::new("docker").args(["volume", "rm", &format!("{}_{v}", self.stack)]).output();
+        }
+        for s in ["wattswarm_token", "mongo_root_password", "grafana_admin_password"] {
+            let _ = Command::new("docker").args(["secret", "rm", s]).output();
+        }
+        if self.started_here {
+            let _ = Command::new("docker").args(["swarm", "leave", "--force"]).output();
+        }
+    }
+}
+
+#[test]
+fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
+    let stack = format!("wsci{}", std::process::id());
+    let swarm = Swarm::join(&stack);
+    let password = secret();
+    for (name, value) in [("wattswarm_token", secret()), ("mongo_root_password", password.clone()), ("grafana_admin_password", secret())] {
+        let mut c = Command::new("docker").args(["secret", "create", name, "-"]).stdin(std::process::Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(value.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success(), "docker secret create {name}");
+    }
+    let started = unix_now();
+    ok(Command::new("docker")
+        .current_dir(repo())
+        .args(["stack", "deploy", "-c", "stack.yml", "-c", ".ci/stack.ci.yml", &stack])
+        .envs([("GENERATE_HOUSEHOLDS", HOUSEHOLDS), ("GENERATE_DAYS", DAYS), ("WATTSWARM_CHUNK_SIZE", CHUNK), ("WORKERS", "1")]));
+
+    // The master (with the Docker socket and --autoscale 1..3) scales the worker service.
+    let master = swarm.task_container("master");
+    let status = |c: &str| -> Option<Value> {
+        let o = Command::new("docker").args(["exec", c, "wattswarm", "status", "--json", "--master", "http://127.0.0.1:7070"]).output().ok()?;
+        serde_json::from_slice(&o.stdout).ok()
+    };
+    let t = Instant::now();
+    let mut max_replicas = 0;
+    let mut master = master;
+    let st = loop {
+        assert!(t.elapsed() < Duration::from_secs(600), "the swarm job did not finish");
+        let replicas = docker(&["service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", &format!("{stack}_worker")]);
+        max_replicas = max_replicas.max(replicas.trim().parse::<u32>().unwrap_or(0));
+        match status(&master) {
+            Some(st) if st["phase"] == "done" => break st,
+            Some(st) => assert_ne!(st["phase"], "failed", "{st}"),
+            // The master restarts until generate's file is there: find its new task.
+            None => master = swarm.task_container("master"),
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    };
+    assert_eq!(max_replicas, 3, "the autoscaler asked for one worker per chunk, at most 3");
+    let docker_view = &st["docker"];
+    assert_eq!(docker_view["source"], format!("swarm service {stack}_worker"), "{st}");
+    assert!(docker_view["autoscale"].as_str().unwrap().starts_with("1..3"), "{st}");
+    assert!(!docker_view["workers"].as_array().unwrap().is_empty(), "the status lists the worker tasks: {st}");
+
+    // The same file as the stack's: copied out of its data volume.
+    let r = Reference::new();
+    docker(&["cp", &format!("{master}:/data/lcl-generated.csv"), r.data().to_str().unwrap()]);
+    let want = r.embedded(CHUNK);
+    let got = fetch_hdfs(&swarm.task_container("namenode"), &r.dir.path().join("hdfs"));
+    assert_same_output(&got, &want);
+
+    // MongoDB, read from a container on the stack's attachable overlay network.
+    let query = "import json,sys; from pymongo import MongoClient; \
+                 db = MongoClient('mongo', 27017, username='wattswarm', password=sys.argv[1], authSource='admin').power; \
+                 print(json.dumps({'readings': db.readings.count_documents({}), \
+                   'by_tariff_month': sorted((d['tariff'], d['month'], d['readings']) for d in db.by_tariff_month.find())}))";
+    let mongo_image = docker(&["service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", &format!("{stack}_mongo")]);
+    let got: Value = serde_json::from_str(&docker(&[
+        "run", "--rm", "--network", &format!("{stack}_wattswarm"), "--entrypoint", "/opt/secantus/venv/bin/python3",
+        mongo_image.trim().split('@').next().unwrap(), "-c", query, &password,
+    ]))
+    .unwrap();
+    let summary = read_json(&want.join("results/summary.json"));
+    assert_eq!(got["readings"], summary["rows"]);
+    let mut by_tariff: Vec<Value> = read_json(&want.join("results/by_tariff_month.json"))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| serde_json::json!([d["tariff"], d["month"], d["readings"]]))
+        .collect();
+    by_tariff.sort_by_key(|v| v.to_string());
+    assert_eq!(got["by_tariff_month"], Value::Array(by_tariff));
+
+    // Prometheus found the worker tasks through tasks.worker, and the dashboards have data.
+    let prom = swarm.task_container("prometheus");
+    let scraped = prom_range(&["docker", "exec", &prom], "up{job=\"wattswarm-worker\"}", started);
+    assert!(scraped.len() >= 3, "Prometheus scraped the three worker tasks: {scraped:?}");
+    assert_dashboards_have_data(&["docker", "exec", &prom], started);
+}
