@@ -213,8 +213,19 @@ fn plain(d: &mongodb::bson::Document) -> Value {
     v
 }
 
+/// `v` sorted by its documents' text with their keys in order: MongoDB keeps the order a
+/// document was written in, the JSON files theirs, and equality ignores it.
 fn sorted(mut v: Vec<Value>) -> Vec<Value> {
-    v.sort_by_key(|x| x.to_string());
+    fn canonical(v: &Value) -> String {
+        match v {
+            Value::Object(m) => {
+                let fields: std::collections::BTreeMap<&String, String> = m.iter().map(|(k, v)| (k, canonical(v))).collect();
+                format!("{fields:?}")
+            }
+            other => other.to_string(),
+        }
+    }
+    v.sort_by_key(canonical);
     v
 }
 
@@ -273,23 +284,26 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     let input = r.data().join("lcl-generated.csv");
     assert!(input.exists(), "generate wrote {}", input.display());
 
-    // Kill a worker (SIGKILL) while it holds a chunk and chunks remain.
+    // Kill a worker (SIGKILL) while it holds a chunk and chunks remain, once Prometheus
+    // has scraped it: every replica, the killed one too, must reach the dashboards.
+    let prom = p.container("prometheus");
+    let scraped = |id: &str| {
+        prom_range(&["docker", "exec", &prom], "wattswarm_worker_busy_chunks", started).iter().any(|s| s["metric"]["worker"] == id)
+    };
     let t = Instant::now();
     let killed = loop {
         assert!(t.elapsed() < Duration::from_secs(300), "no worker got busy: {:?}", job_status(master_port, &token));
         if let Some(st) = job_status(master_port, &token) {
             assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}");
             let pending = st["chunks"]["pending"].as_u64().unwrap();
-            if let Some(w) = st["workers"].as_array().unwrap().iter().find(|w| !w["chunk"].is_null()) {
-                if pending > 0 {
-                    // A worker's id is <hostname>-<pid>; the hostname is its container's id.
-                    let id = w["id"].as_str().unwrap().to_owned();
-                    docker(&["kill", &id[..12]]);
-                    break id;
-                }
+            let busy = st["workers"].as_array().unwrap().iter().filter(|w| !w["chunk"].is_null());
+            if let Some(id) = busy.map(|w| w["id"].as_str().unwrap()).find(|id| pending > 0 && scraped(id)) {
+                // A worker's id is <hostname>-<pid>; the hostname is its container's id.
+                docker(&["kill", &id[..12]]);
+                break id.to_owned();
             }
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(200));
     };
 
     let st = loop {
@@ -313,7 +327,6 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
 
     // Prometheus, inside the stack, scraped every worker and the master, and every
     // dashboard query has data for the run.
-    let prom = p.container("prometheus");
     let ids: BTreeSet<String> = prom_range(&["docker", "exec", &prom], "wattswarm_worker_ingested_rows_total", started)
         .iter()
         .map(|s| s["metric"]["worker"].as_str().unwrap().to_owned())
