@@ -154,22 +154,81 @@ fn compose_cmd() -> Vec<String> {
     std::env::var("COMPOSE").unwrap_or_else(|_| "docker-compose".into()).split_whitespace().map(str::to_owned).collect()
 }
 
-/// A compose project of this test: `down -v` when dropped.
+/// A compose project of this test, on its own ports and secrets: `down -v` when dropped.
 struct Project {
     name: String,
+    /// `-f` files after docker-compose.yml and .ci/compose.ci.yml.
+    overrides: Vec<&'static str>,
     env: Vec<(String, String)>,
+    token: String,
+    password: String,
+    master_port: u16,
+    mongo_port: u16,
 }
 
 impl Project {
+    /// A project over `data`; `name` tells the tests' projects apart.
+    fn new(name: &str, data: &Path, overrides: &[&'static str], extra_env: &[(&str, &str)]) -> Project {
+        let (token, password) = (secret(), secret());
+        let (master_port, mongo_port) = (free_port(), free_port());
+        let mut env: Vec<(String, String)> = [
+            ("WATTSWARM_DATA", data.to_str().unwrap().to_owned()),
+            ("WATTSWARM_TOKEN", token.clone()),
+            ("MONGO_ROOT_USERNAME", "wattswarm".into()),
+            ("MONGO_ROOT_PASSWORD", password.clone()),
+            ("MONGO_EXPRESS_PASSWORD", secret()),
+            ("GRAFANA_ADMIN_PASSWORD", secret()),
+            ("GENERATE_HOUSEHOLDS", HOUSEHOLDS.into()),
+            ("GENERATE_DAYS", DAYS.into()),
+            ("WATTSWARM_CHUNK_SIZE", CHUNK.into()),
+            ("WATTSWARM_LEASE_TIMEOUT_SECONDS", "5".into()),
+            ("MASTER_BIND", format!("127.0.0.1:{master_port}")),
+            ("MONGO_BIND", format!("127.0.0.1:{mongo_port}")),
+            ("PROMETHEUS_BIND", format!("127.0.0.1:{}", free_port())),
+            ("NAMENODE_HTTP_BIND", format!("127.0.0.1:{}", free_port())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Project {
+            name: format!("wsci{name}{}", std::process::id()),
+            overrides: overrides.to_vec(),
+            env,
+            token,
+            password,
+            master_port,
+            mongo_port,
+        }
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let c = compose_cmd();
         let mut cmd = Command::new(&c[0]);
-        cmd.args(&c[1..])
-            .current_dir(repo())
-            .args(["-p", &self.name, "-f", "docker-compose.yml", "-f", ".ci/compose.ci.yml"])
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.args(&c[1..]).current_dir(repo()).args(["-p", &self.name, "-f", "docker-compose.yml", "-f", ".ci/compose.ci.yml"]);
+        for f in &self.overrides {
+            cmd.args(["-f", f]);
+        }
+        cmd.args(args).envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         cmd
+    }
+
+    fn status(&self) -> Option<Value> {
+        job_status(self.master_port, &self.token)
+    }
+
+    /// Polls the job until it is done; panics if it fails or takes over 10 minutes.
+    fn wait_done(&self) -> Value {
+        let t = Instant::now();
+        loop {
+            assert!(t.elapsed() < Duration::from_secs(600), "the job did not finish: {:?}", self.status());
+            match self.status() {
+                Some(st) if st["phase"] == "done" => return st,
+                Some(st) => assert_ne!(st["phase"], "failed", "{st}"),
+                None => {}
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
     }
 
     fn container(&self, service: &str) -> String {
@@ -252,31 +311,7 @@ const CHUNK: &str = "1MiB";
 #[test]
 fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     let r = Reference::new();
-    let (token, password) = (secret(), secret());
-    let (master_port, mongo_port, prom_port, nn_port) = (free_port(), free_port(), free_port(), free_port());
-    let env: Vec<(String, String)> = [
-        ("WATTSWARM_DATA", r.data().to_str().unwrap().to_owned()),
-        ("WATTSWARM_TOKEN", token.clone()),
-        ("MONGO_ROOT_USERNAME", "wattswarm".into()),
-        ("MONGO_ROOT_PASSWORD", password.clone()),
-        ("MONGO_EXPRESS_PASSWORD", secret()),
-        ("GRAFANA_ADMIN_PASSWORD", secret()),
-        ("GENERATE_HOUSEHOLDS", HOUSEHOLDS.into()),
-        ("GENERATE_DAYS", DAYS.into()),
-        ("WATTSWARM_CHUNK_SIZE", CHUNK.into()),
-        ("WATTSWARM_LEASE_TIMEOUT_SECONDS", "5".into()),
-        ("MASTER_BIND", format!("127.0.0.1:{master_port}")),
-        ("MONGO_BIND", format!("127.0.0.1:{mongo_port}")),
-        ("PROMETHEUS_BIND", format!("127.0.0.1:{prom_port}")),
-        ("NAMENODE_HTTP_BIND", format!("127.0.0.1:{nn_port}")),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let p = Project {
-        name: format!("wsci{}", std::process::id()),
-        env,
-    };
+    let p = Project::new("c", &r.data(), &[], &[]);
     let started = unix_now();
     ok(&mut p.cmd(&["up", "-d", "--scale", "worker=3"]));
 
@@ -292,8 +327,8 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     };
     let t = Instant::now();
     let killed = loop {
-        assert!(t.elapsed() < Duration::from_secs(300), "no worker got busy: {:?}", job_status(master_port, &token));
-        if let Some(st) = job_status(master_port, &token) {
+        assert!(t.elapsed() < Duration::from_secs(300), "no worker got busy: {:?}", p.status());
+        if let Some(st) = p.status() {
             assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}");
             let pending = st["chunks"]["pending"].as_u64().unwrap();
             let busy = st["workers"].as_array().unwrap().iter().filter(|w| !w["chunk"].is_null());
@@ -306,15 +341,7 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
         std::thread::sleep(Duration::from_millis(200));
     };
 
-    let st = loop {
-        assert!(t.elapsed() < Duration::from_secs(600), "the job did not finish: {:?}", job_status(master_port, &token));
-        match job_status(master_port, &token) {
-            Some(st) if st["phase"] == "done" => break st,
-            Some(st) => assert_ne!(st["phase"], "failed", "{st}"),
-            None => {}
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let st = p.wait_done();
     assert!(st["leases_expired"].as_u64().unwrap() >= 1, "the killed worker's lease ({killed}) expired and its chunk was redone: {st}");
     let seen: BTreeSet<&str> = st["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
     assert!(seen.len() >= 3, "three workers joined: {seen:?}");
@@ -322,7 +349,7 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     let want = r.embedded(CHUNK);
     let got = fetch_hdfs(&p.container("namenode"), &r.dir.path().join("hdfs"));
     assert_same_output(&got, &want);
-    let (rt, db) = mongo_db(mongo_port, "wattswarm", &password);
+    let (rt, db) = mongo_db(p.mongo_port, "wattswarm", &p.password);
     assert_mongo_results(&db, &rt, &want);
 
     // Prometheus, inside the stack, scraped every worker and the master, and every
@@ -335,6 +362,44 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
         assert!(ids.contains(*w), "Prometheus scraped worker {w}: it saw {ids:?}");
     }
     assert_dashboards_have_data(&["docker", "exec", &prom], started);
+}
+
+/// `docker-compose.autoscale.yml`: the master, given the Docker socket and `--autoscale
+/// 1..3`, starts workers like the one compose started until there are three, lists them
+/// in its status, and the containers it made belong to the compose project: `down`
+/// removes them with the rest.
+#[test]
+fn compose_autoscaler_adds_workers_that_compose_owns() {
+    let r = Reference::new();
+    let gid = ok(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
+    let p = Project::new(
+        "a",
+        &r.data(),
+        &["docker-compose.autoscale.yml"],
+        &[("DOCKER_GID", gid.trim()), ("AUTOSCALE_MIN", "1"), ("AUTOSCALE_MAX", "3")],
+    );
+    ok(&mut p.cmd(&["up", "-d", "--scale", "worker=1"]));
+    let st = p.wait_done();
+
+    let docker_view = &st["docker"];
+    assert_eq!(docker_view["source"], format!("compose project {}, service worker", p.name), "{st}");
+    assert!(docker_view["autoscale"].as_str().unwrap().starts_with("1..3, target"), "{st}");
+    assert!(!docker_view["workers"].as_array().unwrap().is_empty(), "the status lists the worker containers: {st}");
+    let project_workers = || {
+        let filters = [format!("label=com.docker.compose.project={}", p.name), "label=com.docker.compose.service=worker".to_owned()];
+        docker(&["ps", "-aq", "--filter", &filters[0], "--filter", &filters[1]])
+    };
+    let made = project_workers();
+    assert_eq!(made.lines().count(), 3, "compose started one worker and the master two more:\n{made}");
+    let joined: BTreeSet<&str> = st["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
+    assert!(joined.len() >= 3, "three workers joined the job: {joined:?}");
+
+    let want = r.embedded(CHUNK);
+    let got = fetch_hdfs(&p.container("namenode"), &r.dir.path().join("hdfs"));
+    assert_same_output(&got, &want);
+
+    ok(&mut p.cmd(&["down", "-v", "-t", "5"]));
+    assert_eq!(project_workers(), "", "down removed the workers the master started");
 }
 
 /// A one-node swarm for the test; left again when dropped if this test started it.

@@ -250,11 +250,15 @@ impl Engine {
 
     async fn scale_compose(&self, project: &str, service: &str, target: usize, busy: &[String]) -> Result<(), String> {
         let all = self.compose_containers(project, service).await?;
-        let running: Vec<_> = all.iter().filter(|c| c.state.map(|s| s.to_string()).as_deref() == Some("running")).collect();
-        if running.len() > target {
+        let state = |c: &bollard::models::ContainerSummary| c.state.map(|s| s.to_string()).unwrap_or_default();
+        let running: Vec<_> = all.iter().filter(|c| state(c) == "running").collect();
+        // Containers compose or this loop just created count too: copying more while they
+        // start would overshoot the target.
+        let live = all.iter().filter(|c| matches!(state(c).as_str(), "running" | "created" | "restarting")).count();
+        if live > target {
             let is_busy = |id: &str| busy.iter().any(|w| w.len() >= 12 && id.starts_with(&w[..12]));
             let idle = running.iter().filter(|c| !is_busy(c.id.as_deref().unwrap_or_default()));
-            for c in idle.take(running.len() - target) {
+            for c in idle.take(live - target) {
                 let id = c.id.clone().unwrap_or_default();
                 self.docker
                     .stop_container(&id, Some(StopContainerOptions { t: Some(30), signal: None }))
@@ -275,7 +279,7 @@ impl Engine {
             .max()
             .unwrap_or(0);
         let networks = t.network_settings.and_then(|n| n.networks).unwrap_or_default();
-        for _ in running.len()..target {
+        for _ in live..target {
             number += 1;
             let mut labels = config.labels.clone().unwrap_or_default();
             labels.insert(COMPOSE_NUMBER.into(), number.to_string());
