@@ -68,14 +68,22 @@ pub fn civil_from_days(z: i32) -> (i32, u32, u32) {
 }
 
 fn build(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_micros: u32) -> Option<DateTime> {
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i32, mo) || h > 23 || mi > 59 || s > 59 {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i32, mo) {
         return None;
     }
-    let day = days_from_civil(y as i32, mo, d);
+    at(days_from_civil(y as i32, mo, d), y as i32 * 12 + mo as i32 - 1, h, mi, s, frac_micros)
+}
+
+/// The time of day on a valid date.
+#[inline]
+fn at(day: i32, month: i32, h: u32, mi: u32, s: u32, frac_micros: u32) -> Option<DateTime> {
+    if h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
     let secs = (h * 3600 + mi * 60 + s) as i64;
     Some(DateTime {
         day,
-        month: y as i32 * 12 + mo as i32 - 1,
+        month,
         slot: (h * 2 + mi / 30) as u8,
         micros: day as i64 * MICROS_PER_DAY + secs * 1_000_000 + frac_micros as i64,
     })
@@ -93,22 +101,32 @@ fn fraction(b: &[u8]) -> Option<u32> {
     Some(v)
 }
 
-/// Parses `YYYY-MM-DD HH:MM[:SS[.f…]]` (also with `T`) or `dd/mm/yyyy HH:MM[:SS]`.
-/// Returns `None` for anything else, including impossible dates such as 2013-02-30.
-pub fn parse(b: &[u8]) -> Option<DateTime> {
-    if b.len() >= 16 && b[4] == b'-' && b[7] == b'-' && (b[10] == b' ' || b[10] == b'T') && b[13] == b':' {
-        let (y, mo, d) = (d4(b, 0)?, d2(b, 5)?, d2(b, 8)?);
-        let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
-        let (s, frac) = seconds_tail(&b[16..])?;
-        return build(y, mo, d, h, mi, s, frac);
+/// [`parse`] for the rows of a sorted file, where 48 readings in a row share their date:
+/// the date of the last `YYYY-MM-DD` value is kept, and a value on the same date only has
+/// its time decoded. Gives exactly what [`parse`] gives.
+#[derive(Debug, Default)]
+pub struct DayCache {
+    /// The last ISO date seen (`YYYY-MM-DD`), with its day and month numbers.
+    date: Option<([u8; 10], i32, i32)>,
+}
+
+impl DayCache {
+    #[inline]
+    pub fn parse(&mut self, b: &[u8]) -> Option<DateTime> {
+        if let Some((date, day, month)) = &self.date {
+            if b.len() >= 16 && b[..10] == *date && (b[10] == b' ' || b[10] == b'T') && b[13] == b':' {
+                let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
+                let (s, frac) = seconds_tail(&b[16..])?;
+                return at(*day, *month, h, mi, s, frac);
+            }
+        }
+        let t = parse(b)?;
+        if b[4] == b'-' {
+            let date: [u8; 10] = b[..10].try_into().expect("an ISO value has 10 date bytes");
+            self.date = Some((date, t.day, t.month));
+        }
+        Some(t)
     }
-    if b.len() >= 16 && b[2] == b'/' && b[5] == b'/' && b[10] == b' ' && b[13] == b':' {
-        let (d, mo, y) = (d2(b, 0)?, d2(b, 3)?, d4(b, 6)?);
-        let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
-        let (s, frac) = seconds_tail(&b[16..])?;
-        return build(y, mo, d, h, mi, s, frac);
-    }
-    None
 }
 
 /// `""`, `":SS"` or `":SS.fff…"`.
@@ -196,6 +214,34 @@ mod tests {
             assert_eq!(parse(bad), None, "{}", String::from_utf8_lossy(bad));
         }
         assert!(parse(b"2012-02-29 00:00:00.0000000").is_some());
+    }
+
+    #[test]
+    fn day_cache_gives_what_parse_gives() {
+        let values = [
+            &b"2012-10-12 00:30:00.0000000"[..],
+            b"2012-10-12 01:00:00.0000000",
+            b"2012-10-12 24:00:00.0000000",
+            b"2012-10-12 01:00",
+            b"2012-10-12T01:30:15.25",
+            b"2012-10-12 01:30:1",
+            b"2012-10-12-01:30:00",
+            b"2012-10-12 01:3x:00",
+            b"12/10/2012 02:00",
+            b"2012-10-12 23:30:00.0000000",
+            b"2012-10-13 00:00:00.0000000",
+            b"2013-02-30 00:00:00.0000000",
+            b"2013-02-28 00:00:00.0000000",
+            b"2013-02-28 12:60:00.0000000",
+            b"2013-02-28",
+            b"",
+        ];
+        let mut cache = DayCache::default();
+        for _ in 0..2 {
+            for v in values {
+                assert_eq!(cache.parse(v), parse(v), "{}", String::from_utf8_lossy(v));
+            }
+        }
     }
 
     #[test]
