@@ -90,15 +90,40 @@ fn at(day: i32, month: i32, h: u32, mi: u32, s: u32, frac_micros: u32) -> Option
 }
 
 /// Fractional seconds after the `.`: up to 9 digits, kept to the microsecond (truncated).
+#[inline]
 fn fraction(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+    if b.is_empty() || b.len() > 9 {
         return None;
     }
     let mut v = 0u32;
-    for (i, c) in b.iter().enumerate().take(6) {
-        v += (c - b'0') as u32 * 10u32.pow(5 - i as u32);
+    for (i, &c) in b.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        if i < 6 {
+            v = v * 10 + d as u32;
+        }
     }
-    Some(v)
+    Some(v * [100_000, 10_000, 1_000, 100, 10, 1][b.len().min(6) - 1])
+}
+
+/// Parses `YYYY-MM-DD HH:MM[:SS[.f…]]` (also with `T`) or `dd/mm/yyyy HH:MM[:SS]`.
+/// Returns `None` for anything else, including impossible dates such as 2013-02-30.
+pub fn parse(b: &[u8]) -> Option<DateTime> {
+    if b.len() >= 16 && b[4] == b'-' && b[7] == b'-' && (b[10] == b' ' || b[10] == b'T') && b[13] == b':' {
+        let (y, mo, d) = (d4(b, 0)?, d2(b, 5)?, d2(b, 8)?);
+        let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
+        let (s, frac) = seconds_tail(&b[16..])?;
+        return build(y, mo, d, h, mi, s, frac);
+    }
+    if b.len() >= 16 && b[2] == b'/' && b[5] == b'/' && b[10] == b' ' && b[13] == b':' {
+        let (d, mo, y) = (d2(b, 0)?, d2(b, 3)?, d4(b, 6)?);
+        let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
+        let (s, frac) = seconds_tail(&b[16..])?;
+        return build(y, mo, d, h, mi, s, frac);
+    }
+    None
 }
 
 /// [`parse`] for the rows of a sorted file, where 48 readings in a row share their date:
@@ -130,6 +155,7 @@ impl DayCache {
 }
 
 /// `""`, `":SS"` or `":SS.fff…"`.
+#[inline]
 fn seconds_tail(t: &[u8]) -> Option<(u32, u32)> {
     match t.len() {
         0 => Some((0, 0)),
@@ -241,6 +267,25 @@ mod tests {
             for v in values {
                 assert_eq!(cache.parse(v), parse(v), "{}", String::from_utf8_lossy(v));
             }
+        }
+    }
+
+    #[test]
+    fn fractions_to_the_microsecond() {
+        for (f, want) in [
+            ("0", Some(0)),
+            ("5", Some(500_000)),
+            ("25", Some(250_000)),
+            ("123456", Some(123_456)),
+            ("1234567", Some(123_456)),
+            ("999999999", Some(999_999)),
+            ("0000000", Some(0)),
+            ("", None),
+            ("1234567890", None),
+            ("12a", None),
+            ("1 ", None),
+        ] {
+            assert_eq!(fraction(f.as_bytes()), want, "{f}");
         }
     }
 
