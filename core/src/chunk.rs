@@ -103,7 +103,9 @@ pub fn read_lines(
 ) -> Result<ReadStats> {
     let file = InputReader::open(&chunk.path)?;
     let block = block.max(4096);
-    let mut buf: Vec<u8> = Vec::with_capacity(block * 2);
+    // Zeroed once as it grows, not on every read: `len` bytes of it hold data.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut len = 0usize;
     // File offset of buf[0].
     let mut base = chunk.start.saturating_sub(1);
     let mut read_pos = base;
@@ -113,25 +115,27 @@ pub fn read_lines(
     let mut reported = 0u64;
     let mut read_nanos = 0u64;
     loop {
-        let filled = buf.len();
-        buf.resize(filled + block, 0);
+        let filled = len;
+        if buf.len() < filled + block {
+            buf.resize(filled + block, 0);
+        }
         let t = std::time::Instant::now();
-        let n = file.read_at(&mut buf[filled..], read_pos)?;
+        let n = file.read_at(&mut buf[filled..filled + block], read_pos)?;
         read_nanos += t.elapsed().as_nanos() as u64;
-        buf.truncate(filled + n);
+        len = filled + n;
         read_pos += n as u64;
         let eof = n == 0;
         let mut i = 0usize;
         if skipping {
-            match memchr::memchr(b'\n', &buf) {
+            match memchr::memchr(b'\n', &buf[..len]) {
                 Some(nl) => {
                     i = nl + 1;
                     skipping = false;
                 }
                 None if eof => break,
                 None => {
-                    base += buf.len() as u64;
-                    buf.clear();
+                    base += len as u64;
+                    len = 0;
                     continue;
                 }
             }
@@ -143,7 +147,7 @@ pub fn read_lines(
                 done = true;
                 break;
             }
-            let Some(nl) = memchr::memchr(b'\n', &buf[i..]) else { break };
+            let Some(nl) = memchr::memchr(b'\n', &buf[i..len]) else { break };
             if too_long {
                 too_long = false; // the tail of a line already reported
             } else {
@@ -153,10 +157,10 @@ pub fn read_lines(
             i += nl + 1;
         }
         let line_start = base + i as u64;
-        if !done && eof && i < buf.len() && line_start < chunk.end {
+        if !done && eof && i < len && line_start < chunk.end {
             // The last line of the file, without a newline.
             if !too_long {
-                on_line(index, line_start, LineEvent::Text(without_bom(&buf[i..], index == 0 && chunk.start == 0)));
+                on_line(index, line_start, LineEvent::Text(without_bom(&buf[i..len], index == 0 && chunk.start == 0)));
                 index += 1;
             }
             done = true;
@@ -170,16 +174,17 @@ pub fn read_lines(
             break;
         }
         // Keep the unfinished line; drop what was read.
-        buf.drain(..i);
+        buf.copy_within(i..len, 0);
+        len -= i;
         base += i as u64;
-        if buf.len() > MAX_LINE && !too_long {
+        if len > MAX_LINE && !too_long {
             on_line(index, base, LineEvent::TooLong(&buf[..256]));
             index += 1;
             too_long = true;
         }
         if too_long {
-            base += buf.len() as u64;
-            buf.clear();
+            base += len as u64;
+            len = 0;
         }
     }
     if chunk.len() > reported {

@@ -68,29 +68,44 @@ pub fn civil_from_days(z: i32) -> (i32, u32, u32) {
 }
 
 fn build(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32, frac_micros: u32) -> Option<DateTime> {
-    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i32, mo) || h > 23 || mi > 59 || s > 59 {
+    if !(1..=12).contains(&mo) || d == 0 || d > days_in_month(y as i32, mo) {
         return None;
     }
-    let day = days_from_civil(y as i32, mo, d);
+    at(days_from_civil(y as i32, mo, d), y as i32 * 12 + mo as i32 - 1, h, mi, s, frac_micros)
+}
+
+/// The time of day on a valid date.
+#[inline]
+fn at(day: i32, month: i32, h: u32, mi: u32, s: u32, frac_micros: u32) -> Option<DateTime> {
+    if h > 23 || mi > 59 || s > 59 {
+        return None;
+    }
     let secs = (h * 3600 + mi * 60 + s) as i64;
     Some(DateTime {
         day,
-        month: y as i32 * 12 + mo as i32 - 1,
+        month,
         slot: (h * 2 + mi / 30) as u8,
         micros: day as i64 * MICROS_PER_DAY + secs * 1_000_000 + frac_micros as i64,
     })
 }
 
 /// Fractional seconds after the `.`: up to 9 digits, kept to the microsecond (truncated).
+#[inline]
 fn fraction(b: &[u8]) -> Option<u32> {
-    if b.is_empty() || b.len() > 9 || !b.iter().all(u8::is_ascii_digit) {
+    if b.is_empty() || b.len() > 9 {
         return None;
     }
     let mut v = 0u32;
-    for (i, c) in b.iter().enumerate().take(6) {
-        v += (c - b'0') as u32 * 10u32.pow(5 - i as u32);
+    for (i, &c) in b.iter().enumerate() {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        if i < 6 {
+            v = v * 10 + d as u32;
+        }
     }
-    Some(v)
+    Some(v * [100_000, 10_000, 1_000, 100, 10, 1][b.len().min(6) - 1])
 }
 
 /// Parses `YYYY-MM-DD HH:MM[:SS[.f…]]` (also with `T`) or `dd/mm/yyyy HH:MM[:SS]`.
@@ -111,8 +126,41 @@ pub fn parse(b: &[u8]) -> Option<DateTime> {
     None
 }
 
+/// [`parse`] for the rows of a sorted file, where 48 readings in a row share their date:
+/// the date of the last `YYYY-MM-DD` value is kept, and a value on the same date only has
+/// its time decoded. Gives exactly what [`parse`] gives.
+#[derive(Debug, Default)]
+pub struct DayCache {
+    /// The last ISO date seen (`YYYY-MM-DD`), with its day and month numbers.
+    date: Option<([u8; 10], i32, i32)>,
+}
+
+impl DayCache {
+    #[inline]
+    pub fn parse(&mut self, b: &[u8]) -> Option<DateTime> {
+        if let Some((date, day, month)) = &self.date {
+            if b.len() >= 16 && b[..10] == *date && (b[10] == b' ' || b[10] == b'T') && b[13] == b':' {
+                let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
+                let (s, frac) = seconds_tail(&b[16..])?;
+                return at(*day, *month, h, mi, s, frac);
+            }
+        }
+        let t = parse(b)?;
+        if b[4] == b'-' {
+            let date: [u8; 10] = b[..10].try_into().expect("an ISO value has 10 date bytes");
+            self.date = Some((date, t.day, t.month));
+        }
+        Some(t)
+    }
+}
+
 /// `""`, `":SS"` or `":SS.fff…"`.
+#[inline]
 fn seconds_tail(t: &[u8]) -> Option<(u32, u32)> {
+    // What the published files write on every row.
+    if t == b":00.0000000" {
+        return Some((0, 0));
+    }
     match t.len() {
         0 => Some((0, 0)),
         1 | 2 => None,
@@ -196,6 +244,53 @@ mod tests {
             assert_eq!(parse(bad), None, "{}", String::from_utf8_lossy(bad));
         }
         assert!(parse(b"2012-02-29 00:00:00.0000000").is_some());
+    }
+
+    #[test]
+    fn day_cache_gives_what_parse_gives() {
+        let values = [
+            &b"2012-10-12 00:30:00.0000000"[..],
+            b"2012-10-12 01:00:00.0000000",
+            b"2012-10-12 24:00:00.0000000",
+            b"2012-10-12 01:00",
+            b"2012-10-12T01:30:15.25",
+            b"2012-10-12 01:30:1",
+            b"2012-10-12-01:30:00",
+            b"2012-10-12 01:3x:00",
+            b"12/10/2012 02:00",
+            b"2012-10-12 23:30:00.0000000",
+            b"2012-10-13 00:00:00.0000000",
+            b"2013-02-30 00:00:00.0000000",
+            b"2013-02-28 00:00:00.0000000",
+            b"2013-02-28 12:60:00.0000000",
+            b"2013-02-28",
+            b"",
+        ];
+        let mut cache = DayCache::default();
+        for _ in 0..2 {
+            for v in values {
+                assert_eq!(cache.parse(v), parse(v), "{}", String::from_utf8_lossy(v));
+            }
+        }
+    }
+
+    #[test]
+    fn fractions_to_the_microsecond() {
+        for (f, want) in [
+            ("0", Some(0)),
+            ("5", Some(500_000)),
+            ("25", Some(250_000)),
+            ("123456", Some(123_456)),
+            ("1234567", Some(123_456)),
+            ("999999999", Some(999_999)),
+            ("0000000", Some(0)),
+            ("", None),
+            ("1234567890", None),
+            ("12a", None),
+            ("1 ", None),
+        ] {
+            assert_eq!(fraction(f.as_bytes()), want, "{f}");
+        }
     }
 
     #[test]

@@ -34,7 +34,8 @@ fn exact(f: &[u8]) -> Option<i64> {
         b'+' => (false, &f[1..]),
         _ => (false, f),
     };
-    let (int, frac) = match memchr::memchr(b'.', digits) {
+    // A kWh field is a few bytes: a plain scan beats a memchr call.
+    let (int, frac) = match digits.iter().position(|&c| c == b'.') {
         Some(i) => (&digits[..i], &digits[i + 1..]),
         None => (digits, &digits[digits.len()..]),
     };
