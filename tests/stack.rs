@@ -320,20 +320,29 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     assert!(input.exists(), "generate wrote {}", input.display());
 
     // Kill a worker (SIGKILL) while it holds a chunk and chunks remain, once Prometheus
-    // has scraped it: every replica, the killed one too, must reach the dashboards.
+    // has scraped it: every replica, the killed one too, must reach the dashboards. The
+    // worker is picked in the status read right before the kill (Prometheus is asked
+    // first), so that it has no time to hand its chunk in.
     let prom = p.container("prometheus");
-    let scraped = |id: &str| {
-        prom_range(&["docker", "exec", &prom], "wattswarm_worker_busy_chunks", started).iter().any(|s| s["metric"]["worker"] == id)
+    let scraped = || -> BTreeSet<String> {
+        prom_range(&["docker", "exec", &prom], "wattswarm_worker_busy_chunks", started)
+            .iter()
+            .filter_map(|s| s["metric"]["worker"].as_str().map(str::to_owned))
+            .collect()
     };
     let t = Instant::now();
     let killed = loop {
         assert!(t.elapsed() < Duration::from_secs(300), "no worker got busy: {:?}", p.status());
+        let seen_by_prometheus = scraped();
         if let Some(st) = p.status() {
             assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}");
             let pending = st["chunks"]["pending"].as_u64().unwrap();
-            let busy = st["workers"].as_array().unwrap().iter().filter(|w| !w["chunk"].is_null());
-            if let Some(id) = busy.map(|w| w["id"].as_str().unwrap()).find(|id| pending > 0 && scraped(id)) {
+            let victim = st["workers"].as_array().unwrap().iter().find(|w| {
+                !w["chunk"].is_null() && seen_by_prometheus.contains(w["id"].as_str().unwrap())
+            });
+            if let (true, Some(w)) = (pending > 0, victim) {
                 // A worker's id is <hostname>-<pid>; the hostname is its container's id.
+                let id = w["id"].as_str().unwrap();
                 docker(&["kill", &id[..12]]);
                 break id.to_owned();
             }
