@@ -136,7 +136,10 @@ fn a_server_lost_mid_job_costs_time_not_data() {
     let mut err = String::new();
     std::io::Read::read_to_string(run.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{err}");
-    assert!(err.contains("retrying"), "the lost server was retried: {err}");
+    // An insert in flight at the kill fails and is retried ("retrying" in the log); one sent
+    // while the server is away waits in the driver's server selection instead. Which one
+    // happens depends on timing (a fresh-clone CI run saw the second), so the test holds
+    // the outcome: every row stored once and the job done.
     let rows = read_json(&out.join("results/summary.json"))["rows"].as_u64().unwrap();
     assert_eq!(db.count("readings"), rows, "every row once");
     let ids: std::collections::BTreeSet<i64> = db.all("readings").iter().map(|d| d.get_i64("_id").unwrap()).collect();
