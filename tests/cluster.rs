@@ -6,9 +6,9 @@ mod common;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{comparable_results, generate, run_ok};
+use common::{comparable_results, exited, generate, run_ok, until};
 use serde_json::Value;
 
 const TOKEN: &str = "test-token-7f3a";
@@ -84,11 +84,7 @@ impl Master {
         let m = Master {
             url: format!("http://127.0.0.1:{port}"),
         };
-        let t = Instant::now();
-        while get(&format!("{}/healthz", m.url), None).0 != 200 {
-            assert!(t.elapsed() < Duration::from_secs(20), "master did not come up");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        healthy(&m.url);
         m
     }
 
@@ -99,17 +95,12 @@ impl Master {
     }
 
     fn wait_done(&self, limit: Duration) -> Value {
-        let t = Instant::now();
-        loop {
+        let ready = || {
             let j = self.job();
-            match j["phase"].as_str().unwrap() {
-                "done" => return j,
-                "failed" => panic!("job failed: {j}"),
-                _ => {}
-            }
-            assert!(t.elapsed() < limit, "job not done in {limit:?}: {j}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+            assert_ne!(j["phase"], "failed", "job failed: {j}");
+            (j["phase"] == "done").then_some(j)
+        };
+        until(limit, Duration::from_millis(100), ready, || format!("job not done: {}", self.job()))
     }
 
     fn metrics(&self) -> String {
@@ -198,11 +189,8 @@ fn master_and_three_worker_processes_match_the_embedded_run() {
         procs.0.push(worker(&m.url, &format!("w{i}"), *p));
     }
     // The workers' own metrics, while they are alive.
-    let t = Instant::now();
-    while get(&format!("http://127.0.0.1:{}/metrics", wports[0]), None).0 != 200 {
-        assert!(t.elapsed() < Duration::from_secs(20));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", wports[0]);
+    until(Duration::from_secs(20), Duration::from_millis(20), || (get(&metrics_url, None).0 == 200).then_some(()), || "no worker metrics".into());
     let j = m.wait_done(Duration::from_secs(120));
     assert_eq!(j["chunks"]["failed"], 0);
     assert_same_results(&out, &d.want);
@@ -213,16 +201,8 @@ fn master_and_three_worker_processes_match_the_embedded_run() {
     let served: Vec<&Value> = j["workers"].as_array().unwrap().iter().filter(|w| w["chunks_done"].as_u64().unwrap() > 0).collect();
     assert!(served.len() >= 2, "the work was shared: {j}");
     // Workers leave by themselves once the job is done.
-    let t = Instant::now();
     for c in procs.0.iter_mut().skip(1) {
-        loop {
-            if let Some(st) = c.try_wait().unwrap() {
-                assert!(st.success());
-                break;
-            }
-            assert!(t.elapsed() < Duration::from_secs(20), "a worker did not exit after the job");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        assert!(exited(c, Duration::from_secs(20), "a worker, after the job,").success());
     }
 }
 
@@ -236,15 +216,11 @@ fn worker_metrics_pass_promtool() {
     procs.0.push(worker(&m.url, "solo", wport));
     // The only worker: the job cannot end before it has served its metrics, so poll them
     // while it works (after the job it exits, and a scrape could come too late).
-    let t = Instant::now();
-    let body = loop {
+    let scrape = || {
         let (c, b) = get(&format!("http://127.0.0.1:{wport}/metrics"), None);
-        if c == 200 && b.contains("wattswarm_worker_ingested_rows_total") && metric(&b, "wattswarm_worker_ingested_rows_total") > 0.0 {
-            break b;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "no worker metrics with ingested rows");
-        std::thread::sleep(Duration::from_millis(20));
+        (c == 200 && b.contains("wattswarm_worker_ingested_rows_total") && metric(&b, "wattswarm_worker_ingested_rows_total") > 0.0).then_some(b)
     };
+    let body = until(Duration::from_secs(30), Duration::from_millis(20), scrape, || "no worker metrics with ingested rows".into());
     promtool_check(&body, "worker");
     m.wait_done(Duration::from_secs(60));
 }
@@ -286,16 +262,8 @@ fn a_master_killed_mid_job_resumes_without_redoing_chunks() {
     let m = Master::start(&mut procs, port, &d.csv, &out, &args);
     procs.0.push(worker(&m.url, "a", free_port()));
     procs.0.push(worker(&m.url, "b", free_port()));
-    let t = Instant::now();
-    let done_before = loop {
-        let j = m.job();
-        let done = j["chunks"]["done"].as_u64().unwrap();
-        if done >= 5 {
-            break done;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60));
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let five_done = || Some(m.job()["chunks"]["done"].as_u64().unwrap()).filter(|&done| done >= 5);
+    let done_before = until(Duration::from_secs(60), Duration::from_millis(20), five_done, || "5 chunks done".into());
     let total = m.job()["chunks"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>();
     assert!(done_before < total, "killed mid-job");
     procs.0[0].kill().unwrap(); // kill -9
@@ -340,15 +308,8 @@ fn tokens_bad_bodies_and_the_master_keeps_serving() {
     // SIGTERM: a clean exit.
     let pid = procs.0[0].id();
     Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
-    let t = Instant::now();
-    loop {
-        if let Some(st) = procs.0[0].try_wait().unwrap() {
-            assert!(st.success(), "SIGTERM exits cleanly: {st}");
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(15));
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let st = exited(&mut procs.0[0], Duration::from_secs(15), "the master, after SIGTERM,");
+    assert!(st.success(), "SIGTERM exits cleanly: {st}");
 }
 
 #[test]
@@ -394,53 +355,38 @@ fn a_chunk_failing_every_attempt_fails_the_job_with_its_file_and_range() {
         .spawn()
         .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let t = Instant::now();
-    while get(&format!("{url}/healthz"), None).0 != 200 {
-        assert!(t.elapsed() < Duration::from_secs(20), "master did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    healthy(&url);
     // The input vanishes after the master checked it: every attempt fails.
     std::fs::remove_file(&gone).unwrap();
     procs.0.push(worker(&url, "w", free_port()));
-    let t = Instant::now();
-    let status = loop {
-        if let Some(st) = master.try_wait().unwrap() {
-            break st;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "the job did not fail");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = exited(&mut master, Duration::from_secs(30), "the master of a failing job");
     let mut err = String::new();
     std::io::Read::read_to_string(master.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(1), "{err}");
     assert!(err.contains("failed 2 times") && err.contains("gone.csv, bytes 0..") && err.contains("No such file"), "{err}");
     // The worker heard that the job is over and left, instead of retrying a master that is gone.
     let w = &mut procs.0[0];
-    let t = Instant::now();
-    loop {
-        if let Some(st) = w.try_wait().unwrap() {
-            assert!(st.success());
-            break;
-        }
-        assert!(t.elapsed() < Duration::from_secs(10), "the worker outlived its failed job");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    assert!(exited(w, Duration::from_secs(10), "the worker of a failed job").success());
 }
 
 /// Waits until worker `id` holds a chunk, then kills it (`kill -9`); returns the chunk.
 fn kill_when_busy(m: &Master, w: &mut Child, id: &str) -> u64 {
-    let t = Instant::now();
-    loop {
+    let leased = || {
         let j = m.job();
-        let me = j["workers"].as_array().unwrap().iter().find(|x| x["id"] == id).cloned();
-        if let Some(chunk) = me.and_then(|x| x["chunk"].as_u64()) {
-            w.kill().unwrap();
-            w.wait().unwrap();
-            return chunk;
-        }
-        assert!(j["phase"] == "running" && t.elapsed() < Duration::from_secs(60), "no lease for {id}: {j}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+        let chunk = j["workers"].as_array().unwrap().iter().find(|x| x["id"] == id).and_then(|x| x["chunk"].as_u64());
+        assert!(chunk.is_some() || j["phase"] == "running", "the job ended before {id} got a lease: {j}");
+        chunk
+    };
+    let chunk = until(Duration::from_secs(60), Duration::from_millis(5), leased, || format!("no lease for {id}"));
+    w.kill().unwrap();
+    w.wait().unwrap();
+    chunk
+}
+
+/// Waits until a master answers its health check.
+fn healthy(url: &str) {
+    let up = || (get(&format!("{url}/healthz"), None).0 == 200).then_some(());
+    until(Duration::from_secs(20), Duration::from_millis(50), up, || format!("the master at {url} did not come up"));
 }
 
 #[test]
@@ -465,15 +411,11 @@ fn on_hdfs_and_mongodb_a_killed_worker_leaves_no_partial_part_and_no_duplicate()
     // hidden. Wait until there is at least one to look at.
     let early = dir.path().join("early");
     std::fs::create_dir_all(&early).unwrap();
-    let t = Instant::now();
-    let visible = loop {
+    let committed = || {
         let visible: Vec<String> = dfs.list("/dist/parquet").into_iter().filter(|p| !p.rsplit('/').next().unwrap().starts_with('.')).collect();
-        if !visible.is_empty() {
-            break visible;
-        }
-        assert!(t.elapsed() < Duration::from_secs(60), "no part committed after the kill");
-        std::thread::sleep(Duration::from_millis(100));
+        (!visible.is_empty()).then_some(visible)
     };
+    let visible = until(Duration::from_secs(60), Duration::from_millis(100), committed, || "no part committed after the kill".into());
     for p in &visible {
         let name = p.rsplit('/').next().unwrap();
         dfs.get(p, &early.join(name));

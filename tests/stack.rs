@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{comparable_results, read_json, run_ok};
+use common::{comparable_results, read_json, run_ok, until};
 use serde_json::Value;
 
 fn repo() -> PathBuf {
@@ -219,16 +219,12 @@ impl Project {
 
     /// Polls the job until it is done; panics if it fails or takes over 10 minutes.
     fn wait_done(&self) -> Value {
-        let t = Instant::now();
-        loop {
-            assert!(t.elapsed() < Duration::from_secs(600), "the job did not finish: {:?}", self.status());
-            match self.status() {
-                Some(st) if st["phase"] == "done" => return st,
-                Some(st) => assert_ne!(st["phase"], "failed", "{st}"),
-                None => {}
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        let done = || {
+            let st = self.status()?;
+            assert_ne!(st["phase"], "failed", "{st}");
+            (st["phase"] == "done").then_some(st)
+        };
+        until(Duration::from_secs(600), Duration::from_millis(500), done, || format!("the job did not finish: {:?}", self.status()))
     }
 
     fn container(&self, service: &str) -> String {
@@ -330,25 +326,17 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
             .filter_map(|s| s["metric"]["worker"].as_str().map(str::to_owned))
             .collect()
     };
-    let t = Instant::now();
-    let killed = loop {
-        assert!(t.elapsed() < Duration::from_secs(300), "no worker got busy: {:?}", p.status());
+    let busy_and_scraped = || {
         let seen_by_prometheus = scraped();
-        if let Some(st) = p.status() {
-            assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}");
-            let pending = st["chunks"]["pending"].as_u64().unwrap();
-            let victim = st["workers"].as_array().unwrap().iter().find(|w| {
-                !w["chunk"].is_null() && seen_by_prometheus.contains(w["id"].as_str().unwrap())
-            });
-            if let (true, Some(w)) = (pending > 0, victim) {
-                // A worker's id is <hostname>-<pid>; the hostname is its container's id.
-                let id = w["id"].as_str().unwrap();
-                docker(&["kill", &id[..12]]);
-                break id.to_owned();
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
+        let st = p.status()?;
+        assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}");
+        let pending = st["chunks"]["pending"].as_u64().unwrap();
+        let victim = st["workers"].as_array().unwrap().iter().find(|w| !w["chunk"].is_null() && seen_by_prometheus.contains(w["id"].as_str().unwrap()));
+        victim.filter(|_| pending > 0).map(|w| w["id"].as_str().unwrap().to_owned())
     };
+    let killed = until(Duration::from_secs(300), Duration::from_millis(200), busy_and_scraped, || format!("no worker got busy: {:?}", p.status()));
+    // A worker's id is <hostname>-<pid>; the hostname is its container's id.
+    docker(&["kill", &killed[..12]]);
 
     let st = p.wait_done();
     assert!(st["leases_expired"].as_u64().unwrap() >= 1, "the killed worker's lease ({killed}) expired and its chunk was redone: {st}");
@@ -431,15 +419,9 @@ impl Swarm {
     }
 
     fn task_container(&self, service: &str) -> String {
-        let t = Instant::now();
-        loop {
-            let out = docker(&["ps", "-q", "--filter", &format!("label=com.docker.swarm.service.name={}_{service}", self.stack)]);
-            if let Some(c) = out.lines().next() {
-                return c.to_owned();
-            }
-            assert!(t.elapsed() < Duration::from_secs(180), "no running task of {service}");
-            std::thread::sleep(Duration::from_secs(1));
-        }
+        let label = format!("label=com.docker.swarm.service.name={}_{service}", self.stack);
+        let running = || docker(&["ps", "-q", "--filter", &label]).lines().next().map(str::to_owned);
+        until(Duration::from_secs(180), Duration::from_secs(1), running, || format!("no running task of {service}"))
     }
 }
 
@@ -497,21 +479,20 @@ fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
         let o = Command::new("docker").args(["exec", c, "wattswarm", "status", "--json", "--master", "http://127.0.0.1:7070"]).output().ok()?;
         serde_json::from_slice(&o.stdout).ok()
     };
-    let t = Instant::now();
     let mut max_replicas = 0;
     let mut master = master;
-    let st = loop {
-        assert!(t.elapsed() < Duration::from_secs(600), "the swarm job did not finish");
+    let done = || {
         let replicas = docker(&["service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", &format!("{stack}_worker")]);
         max_replicas = max_replicas.max(replicas.trim().parse::<u32>().unwrap_or(0));
-        match status(&master) {
-            Some(st) if st["phase"] == "done" => break st,
-            Some(st) => assert_ne!(st["phase"], "failed", "{st}"),
+        let Some(st) = status(&master) else {
             // The master restarts until generate's file is there: find its new task.
-            None => master = swarm.task_container("master"),
-        }
-        std::thread::sleep(Duration::from_secs(1));
+            master = swarm.task_container("master");
+            return None;
+        };
+        assert_ne!(st["phase"], "failed", "{st}");
+        (st["phase"] == "done").then_some(st)
     };
+    let st = until(Duration::from_secs(600), Duration::from_secs(1), done, || "the swarm job did not finish".into());
     assert_eq!(max_replicas, 3, "the autoscaler asked for one worker per chunk, at most 3");
     let docker_view = &st["docker"];
     assert_eq!(docker_view["source"], format!("swarm service {stack}_worker"), "{st}");

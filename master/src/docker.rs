@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use actix::Addr;
-use bollard::models::{ContainerCreateBody, EndpointSettings, NetworkingConfig};
+use bollard::models::{ContainerConfig, ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, InspectServiceOptions, ListContainersOptions, ListTasksOptions, StopContainerOptions, UpdateServiceOptions,
 };
@@ -278,39 +278,10 @@ impl Engine {
             .filter_map(|c| c.labels.as_ref()?.get(COMPOSE_NUMBER)?.parse::<u32>().ok())
             .max()
             .unwrap_or(0);
-        let networks = t.network_settings.and_then(|n| n.networks).unwrap_or_default();
+        let network = t.network_settings.and_then(|n| n.networks).unwrap_or_default().into_keys().next();
         for _ in live..target {
             number += 1;
-            let mut labels = config.labels.clone().unwrap_or_default();
-            labels.insert(COMPOSE_NUMBER.into(), number.to_string());
-            let endpoints = networks
-                .keys()
-                .take(1)
-                .map(|n| {
-                    (
-                        n.clone(),
-                        EndpointSettings {
-                            aliases: Some(vec![service.to_owned()]),
-                            ..Default::default()
-                        },
-                    )
-                })
-                .collect();
-            let body = ContainerCreateBody {
-                image: config.image.clone(),
-                cmd: config.cmd.clone(),
-                entrypoint: config.entrypoint.clone(),
-                env: config.env.clone(),
-                user: config.user.clone(),
-                working_dir: config.working_dir.clone(),
-                exposed_ports: config.exposed_ports.clone(),
-                healthcheck: config.healthcheck.clone(),
-                stop_signal: config.stop_signal.clone(),
-                labels: Some(labels),
-                host_config: t.host_config.clone(),
-                networking_config: Some(NetworkingConfig { endpoints_config: Some(endpoints) }),
-                ..Default::default()
-            };
+            let body = copy_of(&config, t.host_config.clone(), network.clone(), service, number);
             let name = next_name(t.name.as_deref().unwrap_or(service), number);
             let created = self
                 .docker
@@ -324,6 +295,35 @@ impl Engine {
             tracing::info!("autoscale: started {name}");
         }
         Ok(())
+    }
+}
+
+/// The create body of another replica like the inspected `config`: same image, command,
+/// environment and host settings, with compose's container-number label set to `number`
+/// and the service's name as its alias on the project's network, as compose would.
+fn copy_of(config: &ContainerConfig, host_config: Option<HostConfig>, network: Option<String>, service: &str, number: u32) -> ContainerCreateBody {
+    let mut labels = config.labels.clone().unwrap_or_default();
+    labels.insert(COMPOSE_NUMBER.into(), number.to_string());
+    let alias = EndpointSettings {
+        aliases: Some(vec![service.to_owned()]),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        image: config.image.clone(),
+        cmd: config.cmd.clone(),
+        entrypoint: config.entrypoint.clone(),
+        env: config.env.clone(),
+        user: config.user.clone(),
+        working_dir: config.working_dir.clone(),
+        exposed_ports: config.exposed_ports.clone(),
+        healthcheck: config.healthcheck.clone(),
+        stop_signal: config.stop_signal.clone(),
+        labels: Some(labels),
+        host_config,
+        networking_config: Some(NetworkingConfig {
+            endpoints_config: Some(network.into_iter().map(|n| (n, alias.clone())).collect()),
+        }),
+        ..Default::default()
     }
 }
 

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use serde_json::{json, Value};
@@ -32,6 +33,24 @@ pub fn generate(out: &Path, households: u32, days: u32, seed: u64, layout: &str)
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+}
+
+/// Calls `ready` every `every` until it gives a value; panics with `why()` after `limit`.
+/// Every test that waits for a server, a process or a job waits through this.
+pub fn until<T>(limit: Duration, every: Duration, mut ready: impl FnMut() -> Option<T>, why: impl FnOnce() -> String) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(t.elapsed() < limit, "after {limit:?}: {}", why());
+        std::thread::sleep(every);
+    }
+}
+
+/// Waits for a child process to exit; panics after `limit`.
+pub fn exited(child: &mut std::process::Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    until(limit, Duration::from_millis(50), || child.try_wait().unwrap(), || format!("{what} did not exit"))
 }
 
 pub fn read_json(path: &Path) -> Value {
@@ -430,11 +449,13 @@ impl WireDb {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start secantusd-py from {venv} ({e}): run scripts/test, which installs it"));
         self.child = Some(child);
-        let t = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(t.elapsed() < std::time::Duration::from_secs(60), "SecantusDB did not start");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let port = self.port;
+        until(
+            Duration::from_secs(60),
+            Duration::from_millis(50),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
+            || "SecantusDB did not start".into(),
+        );
     }
 
     /// Kills the server (`kill -9`).
