@@ -58,6 +58,14 @@ fn pyarrow_duckdb_and_polars_read_the_parts_and_agree_with_the_results() {
         .collect();
     assert_eq!(seen["duckdb_groups"], serde_json::Value::Array(ours));
 
+    // Every row group carries lclid's and ts's min/max, so readers can skip row groups.
+    assert!(seen["row_groups"].as_u64().unwrap() > 3, "{seen}");
+    assert_eq!(seen["row_groups_with_lclid_and_ts_bounds"], seen["row_groups"], "{seen}");
+    let hd = common::household_day(&out.join("results/household_day.parquet"));
+    let one: u64 = hd.as_array().unwrap().iter().filter(|d| d[0] == seen["one_household"]).map(|d| d[2].as_u64().unwrap()).sum();
+    assert!(one > 0, "{seen}");
+    assert_eq!(seen["one_household_readings"], one, "DuckDB's filtered count of one household's readings");
+
     assert_eq!(seen["household_day_columns"], serde_json::json!(["lclid", "day", "readings", "kwh_sum"]));
     assert_eq!(seen["household_day_readings"], s["readings"]);
 }
