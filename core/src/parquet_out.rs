@@ -126,6 +126,21 @@ struct Columns {
     grouped: Vec<i32>,
 }
 
+impl Columns {
+    /// Room for a whole batch, so that no column grows (and copies itself) while it fills.
+    fn with_capacity(rows: usize) -> Columns {
+        Columns {
+            lclid: Vec::with_capacity(rows),
+            tariff: Vec::with_capacity(rows),
+            ts: Vec::with_capacity(rows),
+            kwh: Vec::with_capacity(rows),
+            valid: None,
+            acorn: Vec::with_capacity(rows),
+            grouped: Vec::with_capacity(rows),
+        }
+    }
+}
+
 /// Writes one data part from parsed rows, in batches of `batch_rows`.
 pub struct PartWriter {
     sink: Sink,
@@ -142,7 +157,7 @@ impl PartWriter {
         Ok(PartWriter {
             sink,
             path,
-            cols: Columns::default(),
+            cols: Columns::with_capacity(batch_rows.max(1024)),
             batch_rows: batch_rows.max(1024),
             encode_nanos: 0,
         })
@@ -210,7 +225,7 @@ impl PartWriter {
             path: self.path.clone(),
             source: e,
         })?;
-        self.cols.lclid.reserve(self.batch_rows);
+        self.cols = Columns::with_capacity(self.batch_rows);
         self.encode_nanos += t.elapsed().as_nanos() as u64;
         Ok(())
     }
@@ -224,8 +239,49 @@ impl PartWriter {
 
 /// Writes a chunk's household-days (sorted, exact) for the master's merge.
 pub fn write_household_day_partial(file: FileWriter, days: &[HouseholdDay], props: WriterProperties) -> Result<Written> {
-    let (mut sink, path) = create(file, household_day_partial_schema(), props)?;
-    for part in days.chunks(64 * 1024) {
+    let mut w = HouseholdDayPartialWriter::create(file, props)?;
+    for part in days.chunks(PARTIAL_BATCH) {
+        w.write(part)?;
+    }
+    w.finish()
+}
+
+const PARTIAL_BATCH: usize = 64 * 1024;
+
+/// Streams sorted household-days (exact micro-kWh) into a partial: the master's
+/// intermediate merges write these.
+pub struct HouseholdDayPartialWriter {
+    sink: Sink,
+    path: PathBuf,
+    buf: Vec<HouseholdDay>,
+}
+
+impl HouseholdDayPartialWriter {
+    pub fn create(file: FileWriter, props: WriterProperties) -> Result<HouseholdDayPartialWriter> {
+        let (sink, path) = create(file, household_day_partial_schema(), props)?;
+        Ok(HouseholdDayPartialWriter { sink, path, buf: Vec::new() })
+    }
+
+    pub fn push(&mut self, d: &HouseholdDay) -> Result<()> {
+        self.buf.push(d.clone());
+        if self.buf.len() >= PARTIAL_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        let buf = std::mem::take(&mut self.buf);
+        self.write(&buf)?;
+        self.buf = buf;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn write(&mut self, part: &[HouseholdDay]) -> Result<()> {
+        if part.is_empty() {
+            return Ok(());
+        }
         let batch = RecordBatch::try_new(
             household_day_partial_schema(),
             vec![
@@ -235,12 +291,16 @@ pub fn write_household_day_partial(file: FileWriter, days: &[HouseholdDay], prop
                 Arc::new(Int64Array::from_iter_values(part.iter().map(|d| d.3))),
             ],
         )?;
-        sink.write(&batch).map_err(|e| Error::Parquet {
-            path: path.to_owned(),
+        self.sink.write(&batch).map_err(|e| Error::Parquet {
+            path: self.path.clone(),
             source: e,
-        })?;
+        })
     }
-    close(sink, &path)
+
+    pub fn finish(mut self) -> Result<Written> {
+        self.flush()?;
+        close(self.sink, &self.path)
+    }
 }
 
 /// Streams one household-day partial back, a batch at a time.

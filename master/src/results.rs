@@ -2,8 +2,8 @@
 //!
 //! * `summary.json`, the three `by_*_month.json` groupings and `by_tariff_halfhour.json`,
 //!   sorted by their keys, so equal inputs give byte-identical files;
-//! * `household_day.parquet`, a streaming k-way merge of the chunks' sorted partials
-//!   (memory: one batch per chunk, whatever the input's size);
+//! * `household_day.parquet`, streaming k-way merges of the chunks' sorted partials, at
+//!   most 16 open at once (memory bounded whatever the number of chunks);
 //! * `rejects.csv`, with each rejected line's file and line number.
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -16,7 +16,7 @@ use wattswarm_core::aggregate::{Dim, HouseholdDay, JobAggregate, Stats};
 use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::datetime::{format_micros, format_month, format_slot};
 use wattswarm_core::kwh::{to_f64, MICRO};
-use wattswarm_core::parquet_out::{properties, HouseholdDayCursor, HouseholdDayWriter};
+use wattswarm_core::parquet_out::{properties, HouseholdDayCursor, HouseholdDayPartialWriter, HouseholdDayWriter};
 use wattswarm_core::process::{csv_field, Settings};
 use wattswarm_core::storage::{household_day_partial_name, rejects_partial_name, Output, RESULTS_DIR, STATE_DIR, SUCCESS};
 use wattswarm_core::{Error, Result};
@@ -152,12 +152,50 @@ pub fn headline(agg: &JobAggregate) -> Headline {
     }
 }
 
-/// Merges the chunks' sorted household-day partials into `results/household_day.parquet`.
-fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings) -> Result<u64> {
+/// At most this many partials are read at once. Each open partial holds a row group's
+/// columns and a decoded batch (about 1–2 MB for a 128 MiB chunk), so a single k-way merge
+/// over every chunk grew with the input (85 chunks of the 11 GB file: ~190 MB peak).
+const MERGE_FAN_IN: usize = 16;
+
+/// Merges the chunks' sorted household-day partials into `results/household_day.parquet`:
+/// in passes of at most `fan_in` partials each (intermediate partials under `_state/`,
+/// removed at the end) until `fan_in` or fewer are left for the final merge. Equal
+/// (LCLid, day) keys are summed in exact micro-kWh at every pass, so the result does not
+/// depend on how the partials were grouped.
+fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings, fan_in: usize) -> Result<u64> {
+    let props = properties(settings.zstd_level, settings.row_group_rows)?;
+    let mut inputs: Vec<String> = chunks.iter().map(|c| household_day_partial_name(c.id)).collect();
+    let mut temps = Vec::new();
+    let mut pass = 0;
+    while inputs.len() > fan_in.max(2) {
+        let mut next = Vec::new();
+        for (i, group) in inputs.chunks(fan_in.max(2)).enumerate() {
+            let rel = format!("{STATE_DIR}/household_day-merge{pass}-{i:05}.parquet");
+            let mut w = HouseholdDayPartialWriter::create(out.create(&rel, "master")?, props.clone())?;
+            merge_sorted(out, group, |d| w.push(d))?;
+            out.replace(w.finish()?, &rel)?;
+            next.push(rel);
+        }
+        temps.extend(next.iter().cloned());
+        inputs = next;
+        pass += 1;
+    }
+    let rel = format!("{RESULTS_DIR}/household_day.parquet");
+    let mut w = HouseholdDayWriter::create(out.create(&rel, "master")?, props)?;
+    merge_sorted(out, &inputs, |d| w.push(d))?;
+    let rows = w.rows;
+    out.replace(w.finish()?, &rel)?;
+    for t in &temps {
+        out.remove(t)?;
+    }
+    Ok(rows)
+}
+
+/// Streams the sorted partials `rels` as one sorted sequence, equal (LCLid, day) keys summed.
+fn merge_sorted(out: &Output, rels: &[String], mut emit: impl FnMut(&HouseholdDay) -> Result<()>) -> Result<()> {
     let mut cursors = Vec::new();
-    for c in chunks {
-        let rel = household_day_partial_name(c.id);
-        cursors.push(HouseholdDayCursor::open(out.open_parquet(&rel)?, &out.shown(&rel))?);
+    for rel in rels {
+        cursors.push(HouseholdDayCursor::open(out.open_parquet(rel)?, &out.shown(rel))?);
     }
     let mut heap: BinaryHeap<Reverse<(Arc<str>, i32, usize)>> = BinaryHeap::new();
     for (i, c) in cursors.iter().enumerate() {
@@ -165,8 +203,6 @@ fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings)
             heap.push(Reverse((d.0.clone(), d.1, i)));
         }
     }
-    let rel = format!("{RESULTS_DIR}/household_day.parquet");
-    let mut w = HouseholdDayWriter::create(out.create(&rel, "master")?, properties(settings.zstd_level, settings.row_group_rows)?)?;
     let mut cur: Option<HouseholdDay> = None;
     while let Some(Reverse((_, _, i))) = heap.pop() {
         let d = cursors[i].peek().expect("heap holds live cursors").clone();
@@ -181,17 +217,15 @@ fn merge_household_days(out: &Output, chunks: &[ChunkSpec], settings: &Settings)
             }
             _ => {
                 if let Some(c) = cur.replace(d) {
-                    w.push(&c)?;
+                    emit(&c)?;
                 }
             }
         }
     }
     if let Some(c) = cur {
-        w.push(&c)?;
+        emit(&c)?;
     }
-    let rows = w.rows;
-    out.replace(w.finish()?, &rel)?;
-    Ok(rows)
+    Ok(())
 }
 
 /// Gathers the chunks' rejects into `results/rejects.csv` with file line numbers.
@@ -250,7 +284,7 @@ pub fn write_results(
     settings: &Settings,
     facts: RunFacts,
 ) -> Result<JobSummary> {
-    merge_household_days(out, chunks, settings)?;
+    merge_household_days(out, chunks, settings, MERGE_FAN_IN)?;
     if agg.totals.rejected > 0 {
         merge_rejects(out, chunks, lines)?;
     } else {
@@ -292,4 +326,87 @@ pub fn write_results(
 pub fn seal(out: &Output) -> Result<()> {
     out.remove_dir(STATE_DIR)?;
     out.write_atomic(SUCCESS, b"")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Date32Type, Float64Type, Int32Type, Int64Type};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use wattswarm_core::layout::Layout;
+    use wattswarm_core::parquet_out::write_household_day_partial;
+
+    use super::*;
+
+    /// Ten chunks' partials whose (LCLid, day) keys overlap across chunks.
+    fn partials(out: &Output, settings: &Settings) -> (Vec<ChunkSpec>, BTreeMap<(String, i32), (i64, i64)>) {
+        let mut want = BTreeMap::new();
+        let mut chunks = Vec::new();
+        for id in 0..10u32 {
+            let mut days: Vec<HouseholdDay> = Vec::new();
+            for h in 0..5 {
+                for day in 0..20 {
+                    if (h + day + id as i32) % 3 == 0 {
+                        continue;
+                    }
+                    let (n, micro) = (1 + (id as u64 + day as u64) % 48, (id as i64 + 1) * 1_234 + h as i64 * 17 + day as i64);
+                    days.push((format!("MAC{h:06}").into(), 15_000 + day, n, micro));
+                    let w = want.entry((format!("MAC{h:06}"), 15_000 + day)).or_insert((0, 0));
+                    w.0 += n as i64;
+                    w.1 += micro;
+                }
+            }
+            let rel = household_day_partial_name(id);
+            let written = write_household_day_partial(out.create(&rel, "t").unwrap(), &days, properties(settings.zstd_level, settings.row_group_rows).unwrap()).unwrap();
+            out.replace(written, &rel).unwrap();
+            chunks.push(ChunkSpec {
+                id,
+                file_index: 0,
+                path: PathBuf::from("x.csv"),
+                layout: Layout::Six,
+                start: 0,
+                end: 0,
+            });
+        }
+        (chunks, want)
+    }
+
+    fn read(path: &std::path::Path) -> BTreeMap<(String, i32), (i64, i64)> {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(path).unwrap()).unwrap().build().unwrap();
+        let mut got = BTreeMap::new();
+        for b in reader {
+            let b = b.unwrap();
+            let ids = b.column(0).as_dictionary::<Int32Type>();
+            let names = ids.values().as_string::<i32>();
+            for i in 0..b.num_rows() {
+                let key = (names.value(ids.keys().value(i) as usize).to_owned(), b.column(1).as_primitive::<Date32Type>().value(i));
+                let sum = b.column(3).as_primitive::<Float64Type>().value(i);
+                got.insert(key, (b.column(2).as_primitive::<Int64Type>().value(i), (sum * MICRO as f64).round() as i64));
+            }
+        }
+        got
+    }
+
+    #[test]
+    fn merging_in_passes_of_two_equals_one_merge_of_all() {
+        let settings = Settings::default();
+        let mut files = Vec::new();
+        for fan_in in [2, 3, 100] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = Output::local(dir.path());
+            out.prepare().unwrap();
+            let (chunks, want) = partials(&out, &settings);
+            let rows = merge_household_days(&out, &chunks, &settings, fan_in).unwrap();
+            let path = dir.path().join(RESULTS_DIR).join("household_day.parquet");
+            assert_eq!(rows as usize, want.len(), "fan-in {fan_in}");
+            assert_eq!(read(&path), want, "fan-in {fan_in}: every (LCLid, day) summed exactly once");
+            let left: Vec<String> = out.list(STATE_DIR).unwrap().into_iter().filter(|n| n.contains("merge")).collect();
+            assert!(left.is_empty(), "fan-in {fan_in}: intermediate partials removed: {left:?}");
+            files.push(std::fs::read(path).unwrap());
+        }
+        assert!(files.windows(2).all(|w| w[0] == w[1]), "the same bytes whatever the fan-in");
+    }
 }
