@@ -3,8 +3,8 @@
 //! Parts have typed columns `lclid`, `tariff`, `ts`, `kwh`, `acorn`, `acorn_grouped`;
 //! the strings are Arrow dictionaries (plain Parquet pages: see [`properties`]), `ts` is a
 //! timestamp without zone, delta-encoded since readings come every 30 minutes, and
-//! everything is zstd-compressed. Columns are built directly from the parser's dictionary keys, so no
-//! string is copied per row.
+//! everything is zstd-compressed. Columns are built directly from the parser's dictionary
+//! keys, so no string is copied per row.
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -154,11 +154,12 @@ pub struct PartWriter {
 impl PartWriter {
     pub fn create(file: FileWriter, props: WriterProperties, batch_rows: usize) -> Result<PartWriter> {
         let (sink, path) = create(file, part_schema(), props)?;
+        let batch_rows = batch_rows.max(1024);
         Ok(PartWriter {
             sink,
             path,
-            cols: Columns::with_capacity(batch_rows.max(1024)),
-            batch_rows: batch_rows.max(1024),
+            cols: Columns::with_capacity(batch_rows),
+            batch_rows,
             encode_nanos: 0,
         })
     }
@@ -271,36 +272,39 @@ impl HouseholdDayPartialWriter {
     }
 
     fn flush(&mut self) -> Result<()> {
-        let buf = std::mem::take(&mut self.buf);
-        self.write(&buf)?;
-        self.buf = buf;
+        write_partial_batch(&mut self.sink, &self.path, &self.buf)?;
         self.buf.clear();
         Ok(())
     }
 
     fn write(&mut self, part: &[HouseholdDay]) -> Result<()> {
-        if part.is_empty() {
-            return Ok(());
-        }
-        let batch = RecordBatch::try_new(
-            household_day_partial_schema(),
-            vec![
-                Arc::new(StringArray::from_iter_values(part.iter().map(|d| &*d.0))),
-                Arc::new(Int32Array::from_iter_values(part.iter().map(|d| d.1))),
-                Arc::new(Int64Array::from_iter_values(part.iter().map(|d| d.2 as i64))),
-                Arc::new(Int64Array::from_iter_values(part.iter().map(|d| d.3))),
-            ],
-        )?;
-        self.sink.write(&batch).map_err(|e| Error::Parquet {
-            path: self.path.clone(),
-            source: e,
-        })
+        write_partial_batch(&mut self.sink, &self.path, part)
     }
 
     pub fn finish(mut self) -> Result<Written> {
         self.flush()?;
         close(self.sink, &self.path)
     }
+}
+
+/// One batch of a household-day partial.
+fn write_partial_batch(sink: &mut Sink, path: &std::path::Path, part: &[HouseholdDay]) -> Result<()> {
+    if part.is_empty() {
+        return Ok(());
+    }
+    let batch = RecordBatch::try_new(
+        household_day_partial_schema(),
+        vec![
+            Arc::new(StringArray::from_iter_values(part.iter().map(|d| &*d.0))),
+            Arc::new(Int32Array::from_iter_values(part.iter().map(|d| d.1))),
+            Arc::new(Int64Array::from_iter_values(part.iter().map(|d| d.2 as i64))),
+            Arc::new(Int64Array::from_iter_values(part.iter().map(|d| d.3))),
+        ],
+    )?;
+    sink.write(&batch).map_err(|e| Error::Parquet {
+        path: path.to_owned(),
+        source: e,
+    })
 }
 
 /// Streams one household-day partial back, a batch at a time.
