@@ -3,6 +3,7 @@
 //! ```text
 //!  worker ──Register──────▶ ┌─────────────┐
 //!  worker ──RequestLease──▶ │   master    │── all done ──▶ write_results (blocking thread)
+//!                           │             │── 16 household-day partials ──▶ merge ahead (blocking thread)
 //!  worker ──Heartbeat─────▶ │ Coordinator │                 └─▶ results/, _SUCCESS
 //!  worker ──Report────────▶ │ JobAggregate│
 //!  people ──GetStatus─────▶ └─────────────┘
@@ -23,13 +24,13 @@ use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::input::Input;
 use wattswarm_core::process::Settings;
 use wattswarm_core::protocol::{JobInfo, LeaseReply};
-use wattswarm_core::storage::{report_name, Output};
+use wattswarm_core::storage::{household_day_partial_name, report_name, Output};
 use wattswarm_worker::ChunkOutcome;
 
 use crate::coordinator::{Accept, ChunkCounts, Coordinator, CoordinatorConfig};
 use crate::docker::DockerStatus;
 use crate::metrics::MasterMetrics;
-use crate::results::{headline, seal, tables, write_results, Headline, JobSummary, RunFacts};
+use crate::results::{headline, seal, tables, write_household_days, write_results, DayMerges, Headline, JobSummary, RunFacts};
 use crate::state::Prepared;
 use crate::JobError;
 
@@ -92,6 +93,10 @@ pub struct MasterActor {
     last_waiting_note: Instant,
     /// The worker containers, when the master runs with the Docker socket.
     docker: Option<DockerStatus>,
+    /// The household-day merge, run ahead as chunks finish.
+    days: DayMerges,
+    /// Every chunk is done but a merge ahead still runs: finish when it ends.
+    finish_when_merged: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -122,7 +127,9 @@ impl MasterActor {
         let mut lines = vec![0; n];
         let mut parquet_bytes = 0;
         let mut bytes_at_start = 0;
+        let mut days = DayMerges::default();
         for r in &prepared.done {
+            days.add(household_day_partial_name(r.chunk));
             agg.merge(&r.aggregate);
             lines[r.chunk as usize] = r.aggregate.totals.lines;
             parquet_bytes += r.parquet_bytes;
@@ -151,6 +158,8 @@ impl MasterActor {
             mongo,
             last_waiting_note: Instant::now(),
             docker: None,
+            days,
+            finish_when_merged: false,
         }
     }
 
@@ -183,8 +192,38 @@ impl MasterActor {
         }
     }
 
+    /// Starts the next household-day merge ahead in a blocking thread, if one is due.
+    fn merge_ahead(&mut self, ctx: &mut Context<Self>) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        let Some(m) = self.days.due() else { return };
+        let (out, settings, job) = (self.output.clone(), self.settings.clone(), m.clone());
+        let fut = tokio::task::spawn_blocking(move || job.run(&out, &settings));
+        ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
+            let res = res.unwrap_or_else(|e| {
+                Err(wattswarm_core::Error::Corrupt {
+                    path: act.output.location().into(),
+                    reason: format!("merging household-days panicked: {e}"),
+                })
+            });
+            act.days.merged(m, res);
+            if act.finish_when_merged {
+                act.finish_when_merged = false;
+                act.finish(ctx);
+            } else {
+                act.merge_ahead(ctx);
+            }
+        }));
+    }
+
     fn finish(&mut self, ctx: &mut Context<Self>) {
         self.phase = Phase::Finishing;
+        if self.days.running() {
+            self.finish_when_merged = true;
+            return;
+        }
+        let days = std::mem::take(&mut self.days);
         let out = self.output.clone();
         let chunks: Vec<ChunkSpec> = self.coord.chunks().cloned().collect();
         let lines = self.lines.clone();
@@ -201,7 +240,8 @@ impl MasterActor {
                 parquet_bytes,
             };
             let tables = tables(&agg);
-            let summary = write_results(&out, &chunks, &lines, &agg, &tables, &settings, facts)?;
+            write_household_days(&out, days, &settings)?;
+            let summary = write_results(&out, &chunks, &lines, &agg, &tables, facts)?;
             if let Some(m) = &mongo {
                 m.export(&out, &tables, &summary)?;
             }
@@ -431,8 +471,11 @@ impl Handler<Report> for MasterActor {
                 self.agg.merge(&report.aggregate);
                 self.lines[report.chunk as usize] = report.aggregate.totals.lines;
                 self.parquet_bytes += report.parquet_bytes;
+                self.days.add(household_day_partial_name(report.chunk));
                 if self.coord.is_finished() && self.phase == Phase::Running {
                     self.finish(ctx);
+                } else {
+                    self.merge_ahead(ctx);
                 }
             }
             ChunkOutcome::Failed { chunk, attempt, error } => {
