@@ -46,6 +46,20 @@ pub enum Error {
     Hdfs { location: String, reason: String },
     #[error("{path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "{output} is in use by another master, {holder}, which renewed its lock {seconds_ago:.1} s ago: run one master per output. \
+         Its lock is taken over once it has not been renewed for {timeout:.0} s, or at once when that process is gone from this host"
+    )]
+    Locked {
+        output: String,
+        holder: String,
+        seconds_ago: f64,
+        timeout: f64,
+    },
+    #[error("{output}: another master took over this output; this one stops without committing anything more")]
+    LockLost { output: String },
+    #[error("{output} is not empty and is not a wattswarm output (no _SUCCESS, _state or lock in it): choose a new or empty folder for --output; nothing in it was changed")]
+    NotAnOutput { output: String },
 }
 
 impl Error {

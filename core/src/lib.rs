@@ -11,6 +11,7 @@
 //! * [`aggregate`]: the per-chunk partial aggregates and their exact merge;
 //! * [`parquet_out`]: the Arrow schema and the Parquet part writer;
 //! * [`storage`]: write-then-rename commits on the output, a local folder or HDFS;
+//! * [`lock`]: one master per output, with fencing;
 //! * [`hdfs`]: the HDFS client (hdfs-native) behind a synchronous interface;
 //! * [`retry`]: the backoff used for every server wattswarm waits for;
 //! * [`process`]: a whole chunk, from bytes to a committed part and a partial;
@@ -24,6 +25,7 @@ pub mod hdfs;
 pub mod input;
 pub mod kwh;
 pub mod layout;
+pub mod lock;
 pub mod parquet_out;
 pub mod parse;
 pub mod process;
@@ -32,3 +34,14 @@ pub mod retry;
 pub mod storage;
 
 pub use error::{Error, Result};
+
+/// Stops the process at a named point when `WATTSWARM_FAILPOINT` names it: how the tests
+/// kill a master or worker at an exact step (the seal's last one too) instead of hoping a
+/// random `kill -9` lands there. Costs one string comparison where it is called.
+pub fn failpoint(name: &str) {
+    static WANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if WANTED.get_or_init(|| std::env::var("WATTSWARM_FAILPOINT").ok()).as_deref() == Some(name) {
+        eprintln!("wattswarm: failpoint {name}: aborting");
+        std::process::abort();
+    }
+}

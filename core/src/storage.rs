@@ -187,7 +187,7 @@ fn temp_name(rel: &str, tag: &str) -> String {
 }
 
 /// A writer's leftover: ours (`.name.tag.tmp`) or the HDFS client's (`.name.tmp.N`).
-fn is_temp(name: &str) -> bool {
+pub fn is_temp(name: &str) -> bool {
     name.starts_with('.') && (name.ends_with(".tmp") || name.contains(".tmp."))
 }
 
@@ -268,13 +268,21 @@ impl Output {
     pub fn commit(&self, written: Written, rel: &str) -> Result<Commit> {
         match &self.root {
             Root::Local(root) => {
-                let dest = root.join(rel);
-                if dest.exists() {
-                    let _ = fs::remove_file(root.join(&written.temp));
-                    return Ok(Commit::AlreadyThere);
-                }
-                fs::rename(root.join(&written.temp), &dest).map_err(|e| Error::io("commit", &dest, e))?;
-                Ok(Commit::Committed)
+                let (temp, dest) = (root.join(&written.temp), root.join(rel));
+                // A hard link is created only if the name is free, atomically: of two
+                // attempts committing at the same moment exactly one wins. Where links are
+                // not supported, a check then a rename (the race is then a few µs wide).
+                let linked = match fs::hard_link(&temp, &dest) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+                    Err(_) if dest.exists() => false,
+                    Err(_) => {
+                        fs::rename(&temp, &dest).map_err(|e| Error::io("commit", &dest, e))?;
+                        return Ok(Commit::Committed);
+                    }
+                };
+                let _ = fs::remove_file(&temp);
+                Ok(if linked { Commit::Committed } else { Commit::AlreadyThere })
             }
             Root::Hdfs { fs, dir } => {
                 let temp = Self::hdfs_path(dir, &written.temp);
@@ -367,16 +375,38 @@ impl Output {
 
     /// Removes temporary files that writers which died left behind.
     pub fn remove_temps(&self) -> Result<usize> {
+        self.remove_where(|_, name| is_temp(name))
+    }
+
+    /// Removes every file of `parquet/`, `results/` and `_state/` for which `own(folder,
+    /// name)` holds; returns how many. Anything else (a user's own file) stays.
+    pub fn remove_where(&self, own: impl Fn(&str, &str) -> bool) -> Result<usize> {
         let mut n = 0;
         for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
             for name in self.list(d)? {
-                if is_temp(&name) {
+                if own(d, &name) {
                     self.remove(&format!("{d}/{name}"))?;
                     n += 1;
                 }
             }
         }
         Ok(n)
+    }
+
+    /// Whether this folder may be a job's output: missing or empty, or holding what
+    /// wattswarm leaves (`_SUCCESS`, `_state/`, a lock). Anything else is someone's
+    /// folder, which a job must not write into.
+    pub fn check_is_output(&self) -> Result<()> {
+        let names = self.list("")?;
+        let ours = names.is_empty()
+            || names
+                .iter()
+                .any(|n| n == SUCCESS || n == STATE_DIR || crate::lock::is_lock_file(n));
+        if ours {
+            Ok(())
+        } else {
+            Err(Error::NotAnOutput { output: self.location() })
+        }
     }
 
     /// Removes a file; a missing one is not an error.

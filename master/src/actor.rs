@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use wattswarm_core::aggregate::JobAggregate;
 use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::input::Input;
+use wattswarm_core::lock::OutputLock;
 use wattswarm_core::process::Settings;
 use wattswarm_core::protocol::{JobInfo, LeaseReply};
 use wattswarm_core::storage::{household_day_partial_name, report_name, Output};
@@ -30,8 +31,9 @@ use wattswarm_worker::ChunkOutcome;
 use crate::coordinator::{Accept, ChunkCounts, Coordinator, CoordinatorConfig};
 use crate::docker::DockerStatus;
 use crate::metrics::MasterMetrics;
-use crate::results::{headline, seal, tables, write_household_days, write_results, DayMerges, Headline, JobSummary, RunFacts};
-use crate::state::Prepared;
+use crate::results::{finished_outcome, headline, tables, write_household_days, write_results, DayMerges, Headline, JobSummary, RunFacts};
+use crate::state::{seal, Manifest, Prepared};
+use crate::validate::BadReport;
 use crate::JobError;
 
 /// What a finished job hands back.
@@ -67,10 +69,19 @@ pub struct MasterSetup {
     pub master_url: Option<String>,
     /// MongoDB, when the job writes there.
     pub mongo: Option<Arc<crate::mongo::MongoJob>>,
+    /// The output's lock, which this master holds: checked before every commit, given
+    /// up when the job ends.
+    pub lock: Arc<OutputLock>,
 }
 
 pub struct MasterActor {
     job_id: String,
+    manifest: Manifest,
+    lock: Arc<OutputLock>,
+    /// The job was finished before this master started: nothing to compute.
+    finished_before: bool,
+    /// Workers that completed at least one chunk (the summary's `workers`).
+    contributors: std::collections::BTreeSet<String>,
     coord: Coordinator,
     agg: JobAggregate,
     /// Lines per chunk, from accepted reports (turns rejects' indices into line numbers).
@@ -119,6 +130,7 @@ impl MasterActor {
             metrics,
             master_url,
             mongo,
+            lock,
         } = setup;
         let input_bytes = prepared.chunks.iter().map(|c| c.len()).sum();
         let n = prepared.chunks.len();
@@ -127,7 +139,7 @@ impl MasterActor {
         let mut lines = vec![0; n];
         let mut parquet_bytes = 0;
         let mut bytes_at_start = 0;
-        let mut days = DayMerges::default();
+        let mut days = DayMerges::new(lock.tag());
         for r in &prepared.done {
             days.add(household_day_partial_name(r.chunk));
             agg.merge(&r.aggregate);
@@ -139,6 +151,10 @@ impl MasterActor {
         metrics.input_bytes.set(input_bytes as i64);
         MasterActor {
             job_id: prepared.manifest.job_id.clone(),
+            manifest: prepared.manifest.clone(),
+            lock,
+            finished_before: prepared.finished,
+            contributors: Default::default(),
             lease_timeout: coordinator.lease_timeout,
             coord: Coordinator::new(prepared.chunks, &done_ids, coordinator),
             agg,
@@ -181,15 +197,32 @@ impl MasterActor {
         self.workers.values().filter(|w| w.last_seen.elapsed() < self.lease_timeout).count()
     }
 
+    /// Forgets workers silent for ten lease timeouts that hold no lease: the table (and
+    /// `/v1/job`) stays the size of the workers that are really there.
+    fn prune_workers(&mut self) {
+        let running = self.coord.running();
+        let limit = self.lease_timeout * 10;
+        self.workers.retain(|id, w| w.last_seen.elapsed() < limit || running.contains_key(id));
+    }
+
+    /// Ends the job with `result`: gives the output's lock up and tells the waiter.
+    fn end(&mut self, result: Result<JobOutcome, JobError>) {
+        if self.done.is_none() {
+            return; // ended already (a lost lock while the results were written)
+        }
+        self.phase = if result.is_ok() { Phase::Done } else { Phase::Failed };
+        self.lock.release();
+        if let Some(tx) = self.done.take() {
+            let _ = tx.send(result);
+        }
+    }
+
     fn fail_job(&mut self, err: JobError) {
         tracing::error!("job failed: {err}");
         if let Some(m) = &self.mongo {
             m.failed(&err.to_string());
         }
-        self.phase = Phase::Failed;
-        if let Some(tx) = self.done.take() {
-            let _ = tx.send(Err(err));
-        }
+        self.end(Err(err));
     }
 
     /// Starts the next household-day merge ahead in a blocking thread, if one is due.
@@ -198,8 +231,8 @@ impl MasterActor {
             return;
         }
         let Some(m) = self.days.due() else { return };
-        let (out, settings, job) = (self.output.clone(), self.settings.clone(), m.clone());
-        let fut = tokio::task::spawn_blocking(move || job.run(&out, &settings));
+        let (out, settings, job, lock) = (self.output.clone(), self.settings.clone(), m.clone(), self.lock.clone());
+        let fut = tokio::task::spawn_blocking(move || lock.check().and_then(|_| job.run(&out, &settings)));
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = res.unwrap_or_else(|e| {
                 Err(wattswarm_core::Error::Corrupt {
@@ -224,6 +257,7 @@ impl MasterActor {
             return;
         }
         let days = std::mem::take(&mut self.days);
+        let (lock, manifest) = (self.lock.clone(), self.manifest.clone());
         let out = self.output.clone();
         let chunks: Vec<ChunkSpec> = self.coord.chunks().cloned().collect();
         let lines = self.lines.clone();
@@ -231,7 +265,9 @@ impl MasterActor {
         let settings = self.settings.clone();
         let mongo = self.mongo.clone();
         let metrics = self.metrics.clone();
-        let (started, workers, files, parquet_bytes) = (self.started, self.workers.len(), self.input.files.len(), self.parquet_bytes);
+        let (started, workers, files, parquet_bytes) = (self.started, self.contributors.len(), self.input.files.len(), self.parquet_bytes);
+        // Each step checks that this master still holds the output, and each can be
+        // killed and run again: the partials stay until `_SUCCESS` is written.
         let fut = tokio::task::spawn_blocking(move || {
             let facts = RunFacts {
                 seconds: started.elapsed().as_secs_f64(),
@@ -240,13 +276,19 @@ impl MasterActor {
                 parquet_bytes,
             };
             let tables = tables(&agg);
+            lock.check()?;
             write_household_days(&out, days, &settings)?;
+            wattswarm_core::failpoint("after-household-day");
+            lock.check()?;
             let summary = write_results(&out, &chunks, &lines, &agg, &tables, facts)?;
+            wattswarm_core::failpoint("after-results");
             if let Some(m) = &mongo {
+                lock.check()?;
                 m.export(&out, &tables, &summary)?;
+                wattswarm_core::failpoint("after-mongo");
             }
-            seal(&out)?;
-            out.remove_temps()?;
+            lock.check()?;
+            seal(&out, &manifest)?;
             metrics.publish_results(&tables);
             Ok::<_, JobError>(JobOutcome {
                 summary,
@@ -260,11 +302,20 @@ impl MasterActor {
                     reason: format!("writing the results panicked: {e}"),
                 }))
             });
-            act.phase = if res.is_ok() { Phase::Done } else { Phase::Failed };
-            if let Some(tx) = act.done.take() {
-                let _ = tx.send(res);
+            if let Err(e) = &res {
+                tracing::error!("job failed: {e}");
             }
+            act.end(res);
         }));
+    }
+
+    /// The job was done before this master started: its outcome is what `results/` says.
+    fn report_finished_before(&mut self) {
+        let res = finished_outcome(&self.output).map(|(summary, headline)| JobOutcome { summary, headline }).map_err(JobError::from);
+        if res.is_ok() {
+            eprintln!("wattswarm master: {} holds this job, finished: nothing to compute", self.output.location());
+        }
+        self.end(res);
     }
 
     fn status(&self) -> JobStatus {
@@ -343,6 +394,10 @@ impl Actor for MasterActor {
         ctx.set_mailbox_capacity(256);
         ctx.run_interval(Duration::from_secs(1), |act, _| {
             act.expire_leases();
+            act.prune_workers();
+            if act.lock.is_lost() && matches!(act.phase, Phase::Running | Phase::Finishing) {
+                act.fail_job(JobError::Core(wattswarm_core::Error::LockLost { output: act.output.location() }));
+            }
             if act.phase == Phase::Running && act.alive() == 0 && act.last_waiting_note.elapsed() >= Duration::from_secs(10) {
                 act.last_waiting_note = Instant::now();
                 let c = act.coord.counts();
@@ -354,7 +409,9 @@ impl Actor for MasterActor {
                 );
             }
         });
-        if self.coord.is_empty() {
+        if self.finished_before {
+            self.report_finished_before();
+        } else if self.coord.is_empty() {
             self.fail_job(JobError::Core(wattswarm_core::Error::NoInput("(every input file is empty)".into())));
         } else if self.coord.is_finished() {
             self.finish(ctx);
@@ -435,66 +492,141 @@ impl Handler<Heartbeat> for MasterActor {
 
 /// A worker reports a chunk.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), ReportRefused>")]
 pub struct Report {
     pub worker: String,
     pub outcome: ChunkOutcome,
 }
 
-impl Handler<Report> for MasterActor {
-    type Result = ();
+/// Why a report was not taken (the API answers 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportRefused {
+    #[error("worker {worker} reports chunk {chunk} attempt {attempt}, which {holder} holds")]
+    NotTheHolder { worker: String, chunk: u32, attempt: u32, holder: String },
+    #[error("{0}; the chunk is run again")]
+    Bad(#[from] BadReport),
+}
 
-    fn handle(&mut self, msg: Report, ctx: &mut Context<Self>) {
+impl MasterActor {
+    /// Checks a `Done` report: from the lease holder, of a chunk that exists, consistent
+    /// with its byte range, and with its files committed.
+    fn check_done(&self, worker: &str, report: &wattswarm_core::process::ChunkReport) -> Result<bool, ReportRefused> {
+        let (chunk, attempt) = (report.chunk, report.attempt);
+        let holder = self.coord.holder(chunk);
+        match holder {
+            Some((w, a)) if a == attempt && w != worker => {
+                return Err(ReportRefused::NotTheHolder {
+                    worker: worker.into(),
+                    chunk,
+                    attempt,
+                    holder: w.into(),
+                })
+            }
+            Some((_, a)) if a == attempt => {}
+            // An attempt that lost its lease (or a chunk that does not exist): late, ignored.
+            _ => return Ok(false),
+        }
+        let spec = self.coord.spec(chunk).expect("a held chunk exists");
+        crate::validate::check(report, spec)?;
+        let missing = |what: &str| BadReport { chunk, reason: format!("its {what} is not in the output") };
+        let committed = |rel: &str| self.output.exists(rel).unwrap_or(false);
+        if !committed(&household_day_partial_name(chunk)) {
+            return Err(missing("household-day partial").into());
+        }
+        if report.aggregate.totals.rejected > 0 && !committed(&wattswarm_core::storage::rejects_partial_name(chunk)) {
+            return Err(missing("rejects partial").into());
+        }
+        Ok(true)
+    }
+
+    fn accept_done(&mut self, worker: &str, report: Box<wattswarm_core::process::ChunkReport>, ctx: &mut Context<Self>) {
+        // Kept with the output before the chunk counts as done, so a master restarted at
+        // any moment resumes every chunk it ever called done.
+        let json = serde_json::to_vec(&report).expect("reports serialise");
+        if let Err(e) = self.lock.check().and_then(|_| self.output.write_atomic(&report_name(report.chunk), &json)) {
+            self.fail_job(e.into());
+            return;
+        }
+        wattswarm_core::failpoint("after-report-saved");
+        let accepted = self.coord.complete(report.chunk, report.attempt);
+        debug_assert_eq!(accepted, Accept::Accepted);
+        let w = self.seen(worker);
+        w.chunks_done += 1;
+        w.bytes_done += report.aggregate.totals.input_bytes;
+        self.contributors.insert(worker.to_owned());
+        self.metrics.record(&report);
+        self.agg.merge(&report.aggregate);
+        self.lines[report.chunk as usize] = report.aggregate.totals.lines;
+        self.parquet_bytes += report.parquet_bytes;
+        self.days.add(household_day_partial_name(report.chunk));
+        if self.coord.is_finished() && self.phase == Phase::Running {
+            self.finish(ctx);
+        } else {
+            self.merge_ahead(ctx);
+        }
+    }
+
+    /// A failed attempt of the lease holder: the chunk goes back, or fails the job.
+    fn attempt_failed(&mut self, chunk: u32, attempt: u32, error: String) {
+        self.metrics.chunk_failures.inc();
+        match self.coord.fail(chunk, attempt, error) {
+            Ok(Accept::Accepted) => self.metrics.chunks_retried.inc(),
+            Ok(Accept::Stale) => {}
+            Err(ex) => self.fail_job(JobError::ChunkFailed {
+                chunk,
+                path: ex.spec.path.display().to_string(),
+                start: ex.spec.start,
+                end: ex.spec.end,
+                attempts: ex.attempts,
+                error: ex.error,
+            }),
+        }
+    }
+}
+
+impl Handler<Report> for MasterActor {
+    type Result = Result<(), ReportRefused>;
+
+    fn handle(&mut self, msg: Report, ctx: &mut Context<Self>) -> Self::Result {
         let w = self.seen(&msg.worker);
         w.bytes = 0;
         w.chunk_started = None;
         match msg.outcome {
-            ChunkOutcome::Done(report) => {
-                if !self.coord.holds(report.chunk, report.attempt) {
+            ChunkOutcome::Done(report) => match self.check_done(&msg.worker, &report) {
+                Ok(true) => self.accept_done(&msg.worker, report, ctx),
+                Ok(false) => {
                     tracing::info!(chunk = report.chunk, attempt = report.attempt, "late report of an old attempt ignored");
                     self.metrics.stale_reports.inc();
-                    return;
                 }
-                // Kept with the output before the chunk counts as done, so a master
-                // restarted at any moment resumes every chunk it ever called done.
-                let json = serde_json::to_vec(&report).expect("reports serialise");
-                if let Err(e) = self.output.write_atomic(&report_name(report.chunk), &json) {
-                    self.fail_job(e.into());
-                    return;
+                Err(e) => {
+                    tracing::warn!(worker = %msg.worker, "report refused: {e}");
+                    self.metrics.reports_refused.inc();
+                    if let ReportRefused::Bad(b) = &e {
+                        self.attempt_failed(report.chunk, report.attempt, format!("its report was refused: {b}"));
+                    }
+                    return Err(e);
                 }
-                let accepted = self.coord.complete(report.chunk, report.attempt);
-                debug_assert_eq!(accepted, Accept::Accepted);
-                let w = self.seen(&msg.worker);
-                w.chunks_done += 1;
-                w.bytes_done += report.aggregate.totals.input_bytes;
-                self.metrics.record(&report);
-                self.agg.merge(&report.aggregate);
-                self.lines[report.chunk as usize] = report.aggregate.totals.lines;
-                self.parquet_bytes += report.parquet_bytes;
-                self.days.add(household_day_partial_name(report.chunk));
-                if self.coord.is_finished() && self.phase == Phase::Running {
-                    self.finish(ctx);
-                } else {
-                    self.merge_ahead(ctx);
-                }
-            }
+            },
             ChunkOutcome::Failed { chunk, attempt, error } => {
-                tracing::warn!(chunk, attempt, worker = %msg.worker, "chunk failed: {error}");
-                self.metrics.chunk_failures.inc();
-                match self.coord.fail(chunk, attempt, error) {
-                    Ok(Accept::Accepted) => self.metrics.chunks_retried.inc(),
-                    Ok(Accept::Stale) => {}
-                    Err(ex) => self.fail_job(JobError::ChunkFailed {
-                        chunk,
-                        path: ex.spec.path.display().to_string(),
-                        start: ex.spec.start,
-                        end: ex.spec.end,
-                        attempts: ex.attempts,
-                        error: ex.error,
-                    }),
+                match self.coord.holder(chunk) {
+                    Some((w, a)) if a == attempt && w != msg.worker => {
+                        let e = ReportRefused::NotTheHolder {
+                            worker: msg.worker.clone(),
+                            chunk,
+                            attempt,
+                            holder: w.into(),
+                        };
+                        tracing::warn!("report refused: {e}");
+                        self.metrics.reports_refused.inc();
+                        return Err(e);
+                    }
+                    _ => {}
                 }
+                tracing::warn!(chunk, attempt, worker = %msg.worker, "chunk failed: {error}");
+                self.attempt_failed(chunk, attempt, error);
             }
         }
+        Ok(())
     }
 }
 

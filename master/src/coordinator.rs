@@ -117,9 +117,12 @@ impl Coordinator {
         self.entries.is_empty()
     }
 
-    /// Hands the next pending chunk to `worker`.
+    /// Hands the next pending chunk to `worker`. A worker holds one lease at a time: one
+    /// that asks again has given up its chunk (a restarted process with the same id), so
+    /// that chunk goes back to the queue first.
     pub fn lease(&mut self, worker: &str, now: Instant) -> LeaseReply {
         self.expire(now);
+        self.release_worker(worker);
         match self.queue.pop_front() {
             Some(id) => {
                 let e = &mut self.entries[id as usize];
@@ -151,11 +154,17 @@ impl Coordinator {
         }
     }
 
-    /// Whether `attempt` of `chunk` holds its lease (its report would be accepted).
-    pub fn holds(&self, chunk: u32, attempt: u32) -> bool {
-        self.entries
-            .get(chunk as usize)
-            .is_some_and(|e| matches!(&e.state, State::Running { attempt: a, .. } if *a == attempt))
+    /// Who holds the lease of `chunk`, and for which attempt.
+    pub fn holder(&self, chunk: u32) -> Option<(&str, u32)> {
+        match &self.entries.get(chunk as usize)?.state {
+            State::Running { worker, attempt, .. } => Some((worker, *attempt)),
+            _ => None,
+        }
+    }
+
+    /// The chunk's spec, if there is such a chunk.
+    pub fn spec(&self, chunk: u32) -> Option<&ChunkSpec> {
+        self.entries.get(chunk as usize).map(|e| &e.spec)
     }
 
     /// Records a completed attempt.
@@ -325,6 +334,19 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_holds_one_lease_at_a_time() {
+        let t0 = Instant::now();
+        let mut c = table(3);
+        let a = leased(c.lease("w1", t0));
+        let b = leased(c.lease("w1", t0));
+        assert_eq!(c.counts().running, 1, "asking again handed the first lease back");
+        assert_eq!((b.chunk.id, b.attempt), (a.chunk.id, a.attempt + 1), "the handed-back chunk goes first, as a new attempt");
+        assert_eq!(c.holder(b.chunk.id), Some(("w1", b.attempt)));
+        assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Stale, "the first attempt's report is late");
+        assert_ne!(leased(c.lease("w2", t0)).chunk.id, a.chunk.id);
+    }
+
+    #[test]
     fn repeated_failure_exhausts_the_chunk() {
         let t0 = Instant::now();
         let mut c = table(1);
@@ -341,6 +363,6 @@ mod tests {
         let chunks = table(3).chunks().cloned().collect();
         let mut c = Coordinator::new(chunks, &[0, 2], CoordinatorConfig::default());
         assert_eq!(leased(c.lease("w", Instant::now())).chunk.id, 1);
-        assert_eq!(c.lease("w", Instant::now()), LeaseReply::Wait);
+        assert_eq!(c.lease("w2", Instant::now()), LeaseReply::Wait);
     }
 }

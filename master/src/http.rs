@@ -106,7 +106,8 @@ async fn report(s: web::Data<State>, body: web::Json<ReportMsg>) -> actix_web::R
             outcome: b.outcome,
         })
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)?
+        .map_err(|refused| error::ErrorBadRequest(json!({ "error": format!("report refused: {refused}") }).to_string()))?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -122,6 +123,20 @@ async fn job(s: web::Data<State>) -> actix_web::Result<HttpResponse> {
 async fn metrics(s: web::Data<State>) -> actix_web::Result<HttpResponse> {
     let text = s.master.send(RenderMetrics).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
+}
+
+/// The longest a request may take, its body included. actix-web bounds the wait for the
+/// headers; a peer that then sends its body a byte at a time would hold a connection (and
+/// a worker thread's slot) for as long as it liked.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn deadline(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.call(req)).await {
+        Ok(r) => Ok(r?.map_into_boxed_body()),
+        Err(_) => Err(error::ErrorRequestTimeout(
+            json!({ "error": format!("the request took more than {} s", REQUEST_TIMEOUT.as_secs()) }).to_string(),
+        )),
+    }
 }
 
 async fn auth(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> actix_web::Result<ServiceResponse<impl MessageBody>> {
@@ -160,6 +175,7 @@ pub fn server(master: Addr<MasterActor>, token: Token, listener: std::net::TcpLi
             .app_data(web::JsonConfig::default().limit(MAX_BODY).error_handler(json_error))
             .app_data(web::PayloadConfig::default().limit(MAX_BODY))
             .wrap(from_fn(auth))
+            .wrap(from_fn(deadline))
             .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok\n") }))
             .route("/metrics", web::get().to(metrics))
             .service(

@@ -6,6 +6,7 @@
 //! * [`results`]: the files a finished job leaves in `results/`;
 //! * [`standalone`]: the whole job in one process, a master and N worker actors;
 //! * [`state`]: the manifest and chunk reports kept with the output, for resuming;
+//! * [`validate`]: the checks every chunk report passes before it is saved or merged;
 //! * [`http`], [`server`], [`metrics`]: the master as a process, serving workers over
 //!   HTTP, with Prometheus metrics.
 pub mod actor;
@@ -18,6 +19,7 @@ pub mod results;
 pub mod server;
 pub mod standalone;
 pub mod state;
+pub mod validate;
 
 pub use actor::{JobStatus, MasterActor};
 pub use coordinator::{ChunkCounts, Coordinator, CoordinatorConfig};

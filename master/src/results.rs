@@ -17,7 +17,7 @@ use wattswarm_core::datetime::{format_micros, format_month, format_slot};
 use wattswarm_core::kwh::{to_f64, MICRO};
 use wattswarm_core::parquet_out::{properties, HouseholdDayCursor, HouseholdDayPartialWriter, HouseholdDayWriter};
 use wattswarm_core::process::{csv_field, Settings};
-use wattswarm_core::storage::{rejects_partial_name, Output, RESULTS_DIR, STATE_DIR, SUCCESS};
+use wattswarm_core::storage::{rejects_partial_name, Output, RESULTS_DIR, STATE_DIR};
 use wattswarm_core::{Error, Result};
 
 /// `results/summary.json`.
@@ -106,35 +106,53 @@ pub struct ResultTable {
     pub rows: Value,
 }
 
+/// The name of a grouping's table (its JSON file in `results/`, its MongoDB collection).
+fn month_table(dim: Dim) -> String {
+    format!("by_{}_month", dim.field())
+}
+
+const PROFILE_TABLE: &str = "by_tariff_halfhour";
+
 /// Every aggregate table of a job, sorted by key.
 pub fn tables(agg: &JobAggregate) -> Vec<ResultTable> {
     let mut t: Vec<ResultTable> = Dim::ALL
         .iter()
         .map(|&dim| ResultTable {
-            name: format!("by_{}_month", dim.field()),
+            name: month_table(dim),
             key: [dim.field(), "month"],
             rows: group_rows(agg, dim),
         })
         .collect();
     t.push(ResultTable {
-        name: "by_tariff_halfhour".into(),
+        name: PROFILE_TABLE.into(),
         key: ["tariff", "halfhour"],
         rows: profile_rows(agg),
     });
     t
 }
 
-pub fn headline(agg: &JobAggregate) -> Headline {
-    let mut years: Vec<i32> = agg.groups.keys().map(|(_, _, m)| m.div_euclid(12)).collect();
+/// Whether `name` is a file a job writes in `results/`.
+pub fn is_result_file(name: &str) -> bool {
+    matches!(name, "summary.json" | "household_day.parquet" | "rejects.csv")
+        || name
+            .strip_suffix(".json")
+            .is_some_and(|t| t == PROFILE_TABLE || Dim::ALL.iter().any(|&d| month_table(d) == t))
+}
+
+/// One group-month's readings and micro-kWh, as the headline needs them.
+type GroupMonth<'a> = (Dim, &'a str, i32, u64, i64);
+
+fn headline_of<'a>(cells: impl Iterator<Item = GroupMonth<'a>> + Clone) -> Headline {
+    let mut years: Vec<i32> = cells.clone().map(|c| c.2.div_euclid(12)).collect();
     years.sort_unstable();
     years.dedup();
     let table = |dim: Dim| {
         let mut by: BTreeMap<&str, BTreeMap<i32, (u64, i64)>> = BTreeMap::new();
-        for ((d, g, m), (s, _)) in &agg.groups {
-            if *d == dim {
-                let c = by.entry(g.as_str()).or_default().entry(m.div_euclid(12)).or_default();
-                c.0 += s.readings;
-                c.1 += s.kwh_sum;
+        for (d, g, m, readings, kwh) in cells.clone() {
+            if d == dim {
+                let c = by.entry(g).or_default().entry(m.div_euclid(12)).or_default();
+                c.0 += readings;
+                c.1 += kwh;
             }
         }
         by.into_iter()
@@ -151,6 +169,44 @@ pub fn headline(agg: &JobAggregate) -> Headline {
     }
 }
 
+pub fn headline(agg: &JobAggregate) -> Headline {
+    headline_of(agg.groups.iter().map(|((d, g, m), (s, _))| (*d, g.as_str(), *m, s.readings, s.kwh_sum)))
+}
+
+/// The summary and headline of a job finished earlier, from its `results/`.
+pub fn finished_outcome(out: &Output) -> Result<(JobSummary, Headline)> {
+    let load = |rel: String| -> Result<Value> {
+        let bytes = out.read(&rel)?.ok_or_else(|| Error::Corrupt {
+            path: out.shown(&rel).into(),
+            reason: "missing from a finished output: remove _SUCCESS to compute the job again".into(),
+        })?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+            path: out.shown(&rel).into(),
+            reason: e.to_string(),
+        })
+    };
+    let summary: JobSummary = serde_json::from_value(load(format!("{RESULTS_DIR}/summary.json"))?).map_err(|e| Error::Corrupt {
+        path: out.shown(&format!("{RESULTS_DIR}/summary.json")).into(),
+        reason: e.to_string(),
+    })?;
+    let mut rows = Vec::new();
+    for dim in [Dim::AcornGrouped, Dim::Tariff] {
+        let table = load(format!("{RESULTS_DIR}/{}.json", month_table(dim)))?;
+        for r in table.as_array().into_iter().flatten() {
+            let (Some(g), Some(m), Some(n), Some(kwh)) = (r[dim.field()].as_str(), r["month"].as_str(), r["readings"].as_u64(), r["kwh_sum"].as_f64()) else {
+                continue;
+            };
+            let month = m.split_once('-').and_then(|(y, mo)| Some(y.parse::<i32>().ok()? * 12 + mo.parse::<i32>().ok()? - 1));
+            if let Some(month) = month {
+                // kWh sums are written from exact micro-kWh, well inside f64's exact range.
+                rows.push((dim, g.to_owned(), month, n, (kwh * MICRO as f64).round() as i64));
+            }
+        }
+    }
+    let headline = headline_of(rows.iter().map(|(d, g, m, n, k)| (*d, g.as_str(), *m, *n, *k)));
+    Ok((summary, headline))
+}
+
 /// At most this many partials are read at once. Each open partial holds a zstd decoder
 /// per column and a decoded batch, about 1 MB for a 128 MiB chunk's, so one k-way merge
 /// over every chunk grew with the input (the 11 GB file in 340 chunks peaked at 455 MB).
@@ -164,6 +220,8 @@ const MERGE_FAN_IN: usize = 16;
 /// Chunk partials stay until the job is sealed: a restarted master starts from them.
 #[derive(Debug, Default)]
 pub struct DayMerges {
+    /// Names this master's intermediate files apart from any other master's.
+    tag: String,
     levels: Vec<Vec<String>>,
     /// Intermediate partials written, removed once `household_day.parquet` is.
     temps: Vec<String>,
@@ -181,6 +239,12 @@ pub struct AheadMerge {
 }
 
 impl DayMerges {
+    /// Merges whose intermediate files carry `tag` (the output lock's: see
+    /// [`wattswarm_core::lock::OutputLock::tag`]).
+    pub fn new(tag: String) -> DayMerges {
+        DayMerges { tag, ..Default::default() }
+    }
+
     /// A chunk's partial is committed.
     pub fn add(&mut self, rel: String) {
         self.push(0, rel);
@@ -200,7 +264,7 @@ impl DayMerges {
         }
         let level = self.levels.iter().position(|l| l.len() >= MERGE_FAN_IN)?;
         let inputs = self.levels[level].drain(..MERGE_FAN_IN).collect();
-        let rel = format!("{STATE_DIR}/household_day-ahead-{:05}.parquet", self.temps.len());
+        let rel = format!("{STATE_DIR}/household_day-ahead-{}-{:05}.parquet", self.tag, self.temps.len());
         self.temps.push(rel.clone());
         self.running = true;
         Some(AheadMerge { level, inputs, rel })
@@ -256,7 +320,7 @@ fn merge_household_days(out: &Output, days: DayMerges, settings: &Settings, fan_
     while inputs.len() > fan_in {
         let take = fan_in.min(inputs.len() - fan_in + 1);
         let group: Vec<String> = inputs.drain(..take).collect();
-        let rel = format!("{STATE_DIR}/household_day-merge-{:05}.parquet", temps.len());
+        let rel = format!("{STATE_DIR}/household_day-merge-{}-{:05}.parquet", days.tag, temps.len());
         merge_into_partial(out, &group, &rel, settings)?;
         inputs.push_back(rel.clone());
         temps.push(rel);
@@ -378,7 +442,7 @@ pub struct RunFacts {
 }
 
 /// Writes every other result file from `tables` and the partials, after
-/// [`write_household_days`]. [`seal`] then marks the job done.
+/// [`write_household_days`]. [`crate::state::seal`] then marks the job done.
 pub fn write_results(
     out: &Output,
     chunks: &[ChunkSpec],
@@ -424,11 +488,6 @@ pub fn write_results(
     Ok(summary)
 }
 
-/// Marks the job done (`_SUCCESS`) and drops its intermediate state.
-pub fn seal(out: &Output) -> Result<()> {
-    out.remove_dir(STATE_DIR)?;
-    out.write_atomic(SUCCESS, b"")
-}
 
 #[cfg(test)]
 mod tests {

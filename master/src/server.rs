@@ -11,13 +11,11 @@ use std::time::Duration;
 use actix::Actor;
 use tokio::sync::oneshot;
 use wattswarm_core::input::Input;
-use wattswarm_core::storage::Output;
 
 use crate::actor::{GetStatus, JobOutcome, JobStatus, MasterActor, MasterSetup, WorkersReleased};
 use crate::http::{server, Token};
 use crate::metrics::MasterMetrics;
 use crate::standalone::JobOptions;
-use crate::state::prepare;
 use crate::JobError;
 
 pub struct MasterOptions {
@@ -42,14 +40,18 @@ pub enum MasterEnd {
 }
 
 pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(SocketAddr, &str)) -> Result<MasterEnd, JobError> {
-    let output = Output::open(&opts.job.output.to_string_lossy(), &opts.job.settings.hdfs)?;
-    let prepared = prepare(&output, input, opts.job.chunk_size, &opts.job.settings)?;
-    let mongo = crate::standalone::start_mongo(&opts.job, &prepared, input, &output)?;
+    let crate::standalone::OpenedJob { output, lock, prepared, mongo } = crate::standalone::open_job(input, &opts.job)?;
     let metrics = Arc::new(MasterMetrics::new());
     let (tx, mut done) = oneshot::channel();
     // Bind first, so the advertised URL carries the real port (also for port 0).
     let listen_err = |e| JobError::Listen { addr: opts.listen, source: e };
-    let listener = std::net::TcpListener::bind(opts.listen).map_err(listen_err)?;
+    let listener = match std::net::TcpListener::bind(opts.listen) {
+        Ok(l) => l,
+        Err(e) => {
+            lock.release();
+            return Err(listen_err(e));
+        }
+    };
     let addr = listener.local_addr().map_err(listen_err)?;
     let url = opts
         .advertise
@@ -68,6 +70,7 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
             metrics: metrics.clone(),
             master_url: Some(url.clone()),
             mongo,
+            lock: lock.clone(),
         },
         tx,
     )
@@ -106,6 +109,8 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
         }
         _ = &mut shutdown => {
             let status = master.send(GetStatus).await.map_err(|_| JobError::Interrupted)?;
+            // Stopped cleanly: another master may take the output over at once.
+            lock.release();
             MasterEnd::Stopped(status)
         }
     };

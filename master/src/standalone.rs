@@ -8,6 +8,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 use wattswarm_core::input::Input;
+use wattswarm_core::lock::OutputLock;
 use wattswarm_core::process::{JobSpec, Settings};
 use wattswarm_core::protocol::LeaseReply;
 use wattswarm_core::storage::Output;
@@ -17,7 +18,7 @@ use crate::actor::{Heartbeat, JobOutcome, Leave, MasterActor, MasterSetup, Repor
 use crate::coordinator::CoordinatorConfig;
 use crate::metrics::MasterMetrics;
 use crate::mongo::MongoJob;
-use crate::state::prepare;
+use crate::state::{prepare, Prepared};
 use crate::JobError;
 
 /// A worker's way to its master in the same process.
@@ -51,13 +52,17 @@ impl LeaseSource for LocalMaster {
     }
 
     async fn report(&self, worker: &str, outcome: ChunkOutcome) -> Result<(), SourceError> {
-        self.0
+        // A refused report is the master's to act on (it logs it and runs the chunk
+        // again); the worker goes on with its next lease.
+        let _ = self
+            .0
             .send(Report {
                 worker: worker.to_owned(),
                 outcome,
             })
             .await
-            .map_err(unreachable)
+            .map_err(unreachable)?;
+        Ok(())
     }
 
     async fn leave(&self, worker: &str) -> Result<(), SourceError> {
@@ -101,12 +106,39 @@ pub fn start_mongo(opts: &JobOptions, prepared: &crate::state::Prepared, input: 
     }
 }
 
+/// A master's hold on its job's output.
+pub struct OpenedJob {
+    pub output: Output,
+    pub lock: Arc<OutputLock>,
+    pub prepared: Prepared,
+    pub mongo: Option<Arc<MongoJob>>,
+}
+
+/// Opens the job's output for a master: refuses a folder that is not a wattswarm output,
+/// takes the output's lock (one master per output), resumes or starts the job, and
+/// connects to MongoDB. A failure gives the lock back.
+pub fn open_job(input: &Input, opts: &JobOptions) -> Result<OpenedJob, JobError> {
+    let output = Output::open(&opts.output.to_string_lossy(), &opts.settings.hdfs)?;
+    output.check_is_output()?;
+    let lock = Arc::new(OutputLock::acquire(&output, opts.coordinator.lease_timeout)?);
+    let opened = prepare(&output, input, opts.chunk_size, &opts.settings).and_then(|prepared| {
+        // A finished job needs nothing of MongoDB: its results are there already.
+        let mongo = if prepared.finished { None } else { start_mongo(opts, &prepared, input, &output)? };
+        Ok((prepared, mongo))
+    });
+    match opened {
+        Ok((prepared, mongo)) => Ok(OpenedJob { output, lock, prepared, mongo }),
+        Err(e) => {
+            lock.release();
+            Err(e)
+        }
+    }
+}
+
 /// Starts a job (or resumes an unfinished run of the same job in the same output): must
 /// be called inside an actix system.
 pub fn run_standalone(input: &Input, opts: &JobOptions) -> Result<StandaloneJob, JobError> {
-    let output = Output::open(&opts.output.to_string_lossy(), &opts.settings.hdfs)?;
-    let prepared = prepare(&output, input, opts.chunk_size, &opts.settings)?;
-    let mongo = start_mongo(opts, &prepared, input, &output)?;
+    let OpenedJob { output, lock, prepared, mongo } = open_job(input, opts)?;
     let (tx, rx) = oneshot::channel();
     let master = MasterActor::new(
         MasterSetup {
@@ -118,6 +150,7 @@ pub fn run_standalone(input: &Input, opts: &JobOptions) -> Result<StandaloneJob,
             metrics: Arc::new(MasterMetrics::new()),
             master_url: None,
             mongo: mongo.clone(),
+            lock,
         },
         tx,
     )

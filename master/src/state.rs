@@ -3,16 +3,24 @@
 //! `_state/job.json` (the manifest) records what the job is: its input files with their
 //! sizes and layouts, the chunk size and the settings. Each accepted chunk report is kept
 //! as `_state/chunk-NNNNN.json`. A master started on an output whose manifest matches its
-//! job resumes: the reported chunks are merged from disk and not processed again. Any
-//! other output (a finished job, another input) is cleared and the job starts afresh.
+//! job resumes: the reported chunks are merged from disk and not processed again. A
+//! finished job leaves its manifest in `_SUCCESS`: the same job started again finds it
+//! done and recomputes nothing. Any other job clears the output first, removing only
+//! wattswarm's own files; a folder that is not a wattswarm output is refused before
+//! anything is written (see [`Output::check_is_output`]).
+//!
+//! Every step of the end of a job can be killed and started again: the results are
+//! written from the partials, which stay until `_SUCCESS` (with the manifest) is in place;
+//! only then is `_state/` emptied, and a master that finds `_SUCCESS` only finishes that.
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use wattswarm_core::chunk::{plan, ChunkSpec};
 use wattswarm_core::input::{Input, InputFile};
 use wattswarm_core::process::{ChunkReport, Settings};
-use wattswarm_core::storage::{report_name, Output, MANIFEST, PARQUET_DIR, RESULTS_DIR, STATE_DIR, SUCCESS};
+use wattswarm_core::storage::{household_day_partial_name, is_temp, report_name, Output, MANIFEST, PARQUET_DIR, RESULTS_DIR, STATE_DIR, SUCCESS};
 
+use crate::results::is_result_file;
 use crate::JobError;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,19 +42,49 @@ pub struct Prepared {
     pub manifest: Manifest,
     pub chunks: Vec<ChunkSpec>,
     pub done: Vec<ChunkReport>,
+    /// The output already holds this job, finished: nothing is to be computed.
+    pub finished: bool,
 }
 
-/// Removes what an earlier job left in the output (only wattswarm's own entries).
+/// Whether `name` in `dir` is a file wattswarm writes (and may remove).
+pub fn own_file(dir: &str, name: &str) -> bool {
+    let numbered = |prefix: &str, ext: &str| name.strip_prefix(prefix).and_then(|r| r.strip_suffix(ext)).is_some();
+    is_temp(name)
+        || match dir {
+            PARQUET_DIR => numbered("part-", ".parquet"),
+            RESULTS_DIR => is_result_file(name),
+            STATE_DIR => name == "job.json" || numbered("chunk-", ".json") || numbered("household_day-", ".parquet") || numbered("rejects-", ".csv"),
+            _ => false,
+        }
+}
+
+/// Removes what an earlier job left in the output: only wattswarm's own files.
 pub fn clear_output(out: &Output) -> Result<(), JobError> {
-    for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
-        out.remove_dir(d)?;
-    }
     out.remove(SUCCESS)?;
+    out.remove_where(own_file)?;
     out.prepare()?;
     Ok(())
 }
 
+/// Marks the job done (`_SUCCESS`, holding its manifest), then drops its intermediate
+/// state. Killed in between, the next master finds `_SUCCESS` and only cleans up.
+pub fn seal(out: &Output, manifest: &Manifest) -> Result<(), JobError> {
+    out.write_atomic(SUCCESS, &serde_json::to_vec_pretty(manifest).expect("the manifest serialises"))?;
+    wattswarm_core::failpoint("after-success");
+    clean_up(out)
+}
+
+/// Removes a finished job's state and every writer's leftover.
+fn clean_up(out: &Output) -> Result<(), JobError> {
+    out.remove_where(|d, n| is_temp(n) || (d == STATE_DIR && own_file(d, n)))?;
+    if out.list(STATE_DIR)?.is_empty() {
+        out.remove_dir(STATE_DIR)?;
+    }
+    Ok(())
+}
+
 /// Resumes the job in `out` if it is this one and unfinished; else starts it afresh.
+/// The caller holds the output's lock.
 pub fn prepare(out: &Output, input: &Input, chunk_size: u64, settings: &Settings) -> Result<Prepared, JobError> {
     let chunks = plan(&input.files, chunk_size);
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
@@ -56,31 +94,68 @@ pub fn prepare(out: &Output, input: &Input, chunk_size: u64, settings: &Settings
         chunk_size,
         settings: settings.clone(),
     };
-    let previous: Option<Manifest> = out.read(MANIFEST)?.and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(m) = previous.filter(|m| m.same_job(&fresh)) {
-        if out.exists(SUCCESS)? {
-            return fresh_start(out, fresh, chunks);
-        }
+    let read = |rel: &str| -> Result<Option<Manifest>, JobError> { Ok(out.read(rel)?.and_then(|b| serde_json::from_slice(&b).ok())) };
+    if let Some(m) = read(SUCCESS)?.filter(|m| m.same_job(&fresh)) {
+        clean_up(out)?;
+        return Ok(Prepared {
+            manifest: m,
+            chunks,
+            done: Vec::new(),
+            finished: true,
+        });
+    }
+    if let Some(m) = read(MANIFEST)?.filter(|m| m.same_job(&fresh)) {
+        out.remove(SUCCESS)?; // another job's, if any
         let mut done = Vec::new();
         for c in &chunks {
             let Some(bytes) = out.read(&report_name(c.id))? else { continue };
-            match serde_json::from_slice::<ChunkReport>(&bytes) {
-                Ok(r) if r.chunk == c.id => done.push(r),
-                _ => tracing::warn!(chunk = c.id, "unreadable chunk report; the chunk will be processed again"),
+            let report = serde_json::from_slice::<ChunkReport>(&bytes).map_err(|e| e.to_string());
+            let checked = report.and_then(|r| crate::validate::check(&r, c).map(|_| r).map_err(|e| e.to_string()));
+            match checked {
+                Ok(r) if out.exists(&household_day_partial_name(c.id))? => done.push(r),
+                Ok(_) => tracing::warn!(chunk = c.id, "a chunk report without its household-day partial; the chunk will be processed again"),
+                Err(e) => tracing::warn!(chunk = c.id, "unusable chunk report ({e}); the chunk will be processed again"),
             }
         }
         out.prepare()?;
-        return Ok(Prepared { manifest: m, chunks, done });
+        return Ok(Prepared {
+            manifest: m,
+            chunks,
+            done,
+            finished: false,
+        });
     }
-    fresh_start(out, fresh, chunks)
-}
-
-fn fresh_start(out: &Output, fresh: Manifest, chunks: Vec<ChunkSpec>) -> Result<Prepared, JobError> {
     clear_output(out)?;
     out.write_atomic(MANIFEST, &serde_json::to_vec_pretty(&fresh).expect("the manifest serialises"))?;
     Ok(Prepared {
         manifest: fresh,
         chunks,
         done: Vec::new(),
+        finished: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_wattswarms_own_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Output::local(dir.path());
+        out.prepare().unwrap();
+        let ours = ["parquet/part-00007.parquet", "parquet/.part-00001.parquet.w.a1.tmp", "results/summary.json", "results/household_day.parquet", "results/by_tariff_month.json", "_state/chunk-00003.json", "_state/household_day-ahead-g00000001-00000.parquet", "_state/job.json"];
+        let theirs = ["results/thesis.txt", "parquet/my-own-data.parquet", "_state/notes.md", "mine.csv"];
+        for f in ours.iter().chain(&theirs) {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::write(dir.path().join(SUCCESS), b"").unwrap();
+        clear_output(&out).unwrap();
+        for f in ours {
+            assert!(!dir.path().join(f).exists(), "{f} removed");
+        }
+        for f in theirs {
+            assert!(dir.path().join(f).exists(), "{f} kept");
+        }
+    }
 }

@@ -2,6 +2,8 @@
 //! implementation of every aggregate, and a generator of messy input.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

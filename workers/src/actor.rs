@@ -13,6 +13,9 @@ use crate::source::{ChunkOutcome, LeaseSource};
 
 const IDLE: u64 = u32::MAX as u64;
 
+/// How long a worker keeps trying to deliver one report.
+pub const REPORT_RETRY: Duration = Duration::from_secs(60);
+
 /// How far a worker is, shared with its heartbeat and whoever shows progress.
 #[derive(Debug)]
 pub struct WorkerProgress {
@@ -148,14 +151,7 @@ impl<S: LeaseSource> Loop<S> {
                 Ok(LeaseReply::Work(lease)) => {
                     backoff = Duration::from_millis(100);
                     let outcome = self.run_lease(lease).await;
-                    // A report that cannot be delivered is retried: the chunk is done and
-                    // committed, and losing the report would only cost a re-run.
-                    let mut delay = Duration::from_millis(100);
-                    while let Err(e) = self.source.report(&self.id, outcome.clone()).await {
-                        tracing::warn!(worker = %self.id, "could not report, retrying in {delay:?}: {e}");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(10));
-                    }
+                    self.deliver(outcome).await;
                 }
                 Ok(LeaseReply::Wait) => tokio::time::sleep(self.idle).await,
                 Ok(LeaseReply::Finished) => return,
@@ -168,6 +164,24 @@ impl<S: LeaseSource> Loop<S> {
         }
         if let Err(e) = self.source.leave(&self.id).await {
             tracing::warn!(worker = %self.id, "could not say goodbye: {e}");
+        }
+    }
+
+    /// Sends a chunk's report, retrying a master that does not answer for at most
+    /// [`REPORT_RETRY`]. Past that the report is dropped: the chunk's files are committed,
+    /// its lease expires, and the master runs it again (the commit rule keeps one copy), so
+    /// losing a report costs time, never data, and a worker whose master is gone stops.
+    async fn deliver(&self, outcome: ChunkOutcome) {
+        let started = Instant::now();
+        let mut delay = Duration::from_millis(100);
+        while let Err(e) = self.source.report(&self.id, outcome.clone()).await {
+            if started.elapsed() + delay > REPORT_RETRY {
+                tracing::warn!(worker = %self.id, "could not report for {:?}, giving the report up (the master runs the chunk again): {e}", REPORT_RETRY);
+                return;
+            }
+            tracing::warn!(worker = %self.id, "could not report, retrying in {delay:?}: {e}");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
 

@@ -129,6 +129,12 @@ impl LeaseSource for HttpMaster {
         };
         match self.call::<_, serde_json::Value>("/v1/report", &msg).await {
             Err(CallError::JobChanged) => Ok(()),
+            // Refused: the master logged why and runs the chunk again; sending the same
+            // report again would be refused again.
+            Err(CallError::Status { status: 400, body, .. }) => {
+                tracing::warn!(worker, "the master refused this worker's report: {body}");
+                Ok(())
+            }
             r => r.map(|_| ()).map_err(Into::into),
         }
     }

@@ -90,8 +90,13 @@ pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
             return;
         };
         tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
-        eprintln!("wattswarm worker: stopping after the current chunk");
+        eprintln!("wattswarm worker: stopping after the current chunk (a second signal stops at once)");
         p.stopping.store(true, Ordering::Relaxed);
+        tokio::select! { _ = term.recv() => {}, _ = int.recv() => {} }
+        // Nothing is lost: an unfinished chunk's files are hidden temporaries, and its
+        // lease expires and goes to another worker.
+        eprintln!("wattswarm worker: second signal: exiting now; the current chunk goes to another worker");
+        std::process::exit(143);
     });
 
     let master = HttpMaster::new(&opts.master, &opts.token);
