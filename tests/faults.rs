@@ -58,7 +58,7 @@ fn assert_exact(out: &Path, d: &Data) {
     }
     let hidden: Vec<String> = ["", "parquet", "results"].iter().flat_map(|d| names(&out.join(d))).filter(|n| n.starts_with('.')).collect();
     assert!(hidden.is_empty(), "no temporaries: {hidden:?}");
-    assert!(!out.join("_state").exists(), "the job's state is cleaned up");
+    assert!(!out.join("_state").exists(), "the job's state is cleaned up: {:?}", names(&out.join("_state")));
     let locks: Vec<String> = names(out).into_iter().filter(|n| n.starts_with("_lock")).collect();
     assert!(locks.is_empty(), "the lock is given up: {locks:?}");
 }
@@ -103,9 +103,9 @@ fn a_kill_at_every_step_of_the_finish_costs_time_not_data() {
     let d = data();
     for point in ["after-report-saved", "after-household-day", "after-results", "after-success"] {
         let out = d.dir.path().join(point);
-        let o = run(&d, &out, &[("WATTSWARM_FAILPOINT", point)]);
+        let o = run(&d, &out, &[("WS_FAILPOINT", point)]);
         assert!(!o.status.success(), "{point}: the run was stopped there");
-        assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("failpoint {point}")), "{point}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(&format!("failpoint {point}")), "{point}: {}", String::from_utf8_lossy(&o.stderr));
         // Started again as it was: it finishes, whatever the kill left.
         let o = run(&d, &out, &[]);
         assert!(o.status.success(), "{point}: {}", String::from_utf8_lossy(&o.stderr));

@@ -35,12 +35,13 @@ pub mod storage;
 
 pub use error::{Error, Result};
 
-/// Stops the process at a named point when `WATTSWARM_FAILPOINT` names it: how the tests
+/// Stops the process at a named point when `WS_FAILPOINT` names it (not `WATTSWARM_…`:
+/// that prefix is the configuration's, which refuses unknown keys): how the tests
 /// kill a master or worker at an exact step (the seal's last one too) instead of hoping a
 /// random `kill -9` lands there. Costs one string comparison where it is called.
 pub fn failpoint(name: &str) {
     static WANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if WANTED.get_or_init(|| std::env::var("WATTSWARM_FAILPOINT").ok()).as_deref() == Some(name) {
+    if WANTED.get_or_init(|| std::env::var("WS_FAILPOINT").ok()).as_deref() == Some(name) {
         eprintln!("wattswarm: failpoint {name}: aborting");
         std::process::abort();
     }

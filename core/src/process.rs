@@ -258,13 +258,22 @@ pub fn process_chunk(
         None => SinkReport::default(),
     };
     let commit_started = Instant::now();
-    let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
-    out.commit(hd, &hd_rel)?;
-    if let Some(r) = rejects {
-        out.commit(r.out.close()?, &rejects_rel)?;
+    if out.exists(&part_rel)? {
+        // Another attempt committed this chunk (the part goes last, so all of it): this
+        // one is late, maybe after the job was sealed and `_state/` emptied, and must not
+        // put its partials back there.
+        drop(rejects);
+        out.discard(&rejects_rel, &tag);
+        out.discard(&part_rel, &tag);
+    } else {
+        let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
+        out.commit(hd, &hd_rel)?;
+        if let Some(r) = rejects {
+            out.commit(r.out.close()?, &rejects_rel)?;
+        }
+        // The part goes last: once it is visible, everything it depends on is too.
+        out.commit(part, &part_rel)?;
     }
-    // The part goes last: once it is visible, everything it depends on is too.
-    out.commit(part, &part_rel)?;
     let commit_seconds = commit_started.elapsed().as_secs_f64();
 
     let total = started.elapsed().as_secs_f64();

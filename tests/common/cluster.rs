@@ -133,7 +133,7 @@ pub fn metric(text: &str, name: &str) -> f64 {
 }
 
 /// Waits until a master answers its health check.
-pub pub fn healthy(url: &str) {
+pub fn healthy(url: &str) {
     let up = || (get(&format!("{url}/healthz"), None).0 == 200).then_some(());
     until(Duration::from_secs(20), Duration::from_millis(50), up, || format!("the master at {url} did not come up"));
 }
