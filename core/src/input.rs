@@ -194,7 +194,7 @@ fn regular(path: &Path, m: &std::fs::Metadata) -> Result<()> {
     let kind = if t.is_dir() {
         "a folder"
     } else if t.is_fifo() {
-        "a FIFO (named pipe)"
+        "a FIFO"
     } else if t.is_socket() {
         "a socket"
     } else if t.is_block_device() || t.is_char_device() {
@@ -308,7 +308,6 @@ pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
     for path in expand(spec)? {
         let (header, id) = first_line(&path)?;
         if id.len == 0 {
-            tracing::warn!("{}: empty file (0 bytes), no rows: skipped", path.display());
             skipped.push(path);
             continue;
         }
@@ -328,6 +327,9 @@ pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
     if files.is_empty() {
         let what = if skipped.len() == 1 { "it is empty" } else { "every file is empty" };
         return Err(Error::NoInput(format!("{spec} ({what}: 0 bytes)")));
+    }
+    for path in &skipped {
+        tracing::warn!("{}: empty file (0 bytes), no rows: skipped", path.display());
     }
     let households = match files.iter().find(|f| f.layout == Layout::Four) {
         None => None,
@@ -408,7 +410,7 @@ mod tests {
         assert!(made.success());
         for spec in [fifo.display().to_string(), d.display().to_string(), format!("{}/*.csv", d.display())] {
             let e = resolve(&spec, None).unwrap_err().to_string();
-            assert!(e.contains("pipe.csv is not a regular file (a FIFO (named pipe))"), "{spec}: {e}");
+            assert!(e.contains("pipe.csv is not a regular file (a FIFO)"), "{spec}: {e}");
         }
         let e = resolve("/dev/null", None).unwrap_err().to_string();
         assert!(e.contains("/dev/null is not a regular file (a device)"), "{e}");
