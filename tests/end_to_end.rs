@@ -144,3 +144,61 @@ fn help_names_every_option_and_its_default() {
         assert!(h.contains(s), "generate --help lacks {s}:\n{h}");
     }
 }
+
+/// Issue 15 ("nothing lost, nothing doubled"), input side, through the binary: what is not
+/// LCL data is rejected with its reason and line whatever the chunk size, sums stay exact,
+/// an empty file in a folder is skipped with a warning, a FIFO stops the job by name.
+#[test]
+fn what_is_not_lcl_data_is_rejected_the_same_for_any_chunk_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("in");
+    std::fs::create_dir(&d).unwrap();
+    let row = |id: &str, ts: &str, kwh: &str| format!("{id},Std,{ts},{kwh},ACORN-A,Affluent\r\n");
+    let ts = "2012-10-12 00:30:00.0000000";
+    let mut text = format!("{}\r\n", "LCLid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Acorn_grouped");
+    text += &row("MAC000002", ts, "0.5");
+    text += &row("LCLid", ts, "0.5"); // line 3
+    text += &row("\u{feff}MAC000002", ts, "0.5"); // 4
+    text += &row("MAC000002\0", ts, "0.5"); // 5
+    text += &row("MAC000002", "0000-01-01 00:30:00.0000000", "0.5"); // 6
+    text += &row("MAC000002", "9999-12-31 00:30:00.0000000", "0.5"); // 7
+    for _ in 0..10 {
+        text += &row("MAC000002", ts, "999999999999"); // 8-17
+    }
+    text += &row("MAC000002", ts, &format!("0.25{}", " ".repeat(1 << 20))); // 18: over 1 MiB
+    text += &row("MAC000003", ts, "0.25");
+    std::fs::write(d.join("a.csv"), &text).unwrap();
+    std::fs::write(d.join("empty.csv"), "").unwrap();
+    let mut rejects = Vec::new();
+    for chunk in ["1GiB", "4KiB"] {
+        let out = dir.path().join(format!("out-{chunk}"));
+        let run = common::bin().args(["run", "--input", d.to_str().unwrap(), "--output", out.to_str().unwrap(), "--chunk-size", chunk, "--quiet"]).output().unwrap();
+        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        assert!(String::from_utf8_lossy(&run.stderr).contains("empty.csv: empty file (0 bytes), no rows: skipped"));
+        let s = common::read_json(&out.join("results/summary.json"));
+        assert_eq!((s["rows"].as_u64(), s["rejected"].as_u64(), s["households"].as_u64()), (Some(2), Some(16), Some(2)), "{s}");
+        assert_eq!(s["kwh_sum"].as_f64(), Some(0.75), "{s}");
+        rejects.push(std::fs::read_to_string(out.join("results/rejects.csv")).unwrap());
+    }
+    assert_eq!(rejects[0], rejects[1], "the same rejects for any chunk size");
+    let lines: Vec<&str> = rejects[0].lines().collect();
+    for (line, reason) in [
+        (3, "LCLid is not MAC and 6 to 10 digits"),
+        (4, "a byte-order mark inside the file"),
+        (5, "LCLid is not MAC and 6 to 10 digits"),
+        (6, "DateTime is outside the years 2000-2030"),
+        (7, "DateTime is outside the years 2000-2030"),
+        (8, "kWh out of range"),
+        (17, "kWh out of range"),
+        (18, "line longer than 1 MiB"),
+    ] {
+        assert!(lines.iter().any(|l| l.contains(&format!(",{line},")) && l.contains(reason)), "line {line}: {reason}\n{}", rejects[0]);
+    }
+    let long = lines.iter().find(|l| l.contains("line longer than 1 MiB")).unwrap();
+    assert!(long.len() > 1000 && long.len() < 1100, "the first 1,000 bytes of the long line: {}", long.len());
+
+    let fifo = d.join("pipe.csv");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let e = run_err(&["--input", d.to_str().unwrap(), "--output", dir.path().join("o").to_str().unwrap()], &[]);
+    assert!(e.contains("pipe.csv is not a regular file (a FIFO)"), "{e}");
+}

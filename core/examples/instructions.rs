@@ -31,6 +31,7 @@ fn main() {
         layout: f.layout,
         start: 0,
         end: f.len,
+        file: f.identity(),
     };
     let settings = Settings::default();
     let mut lines = 0u64;

@@ -7,13 +7,32 @@
 //! Rows are accumulated per household-day first (the file is sorted by LCLid and time, so
 //! a day is a run of 48 rows and the hot path touches one cached cell), and each
 //! household-day is then added to the three month groupings and to `household_day`.
+//!
+//! Every sum is checked: one that would leave 64 bits is an error naming the sum, never a
+//! wrapped figure. With readings bounded by [`crate::kwh::MAX_KWH`] no real data comes near
+//! (the whole release at the bound is 55 times below `i64::MAX` micro-kWh), so the checks
+//! cost a branch that is never taken.
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::datetime::{format_day, format_month, format_slot};
+use crate::error::{Error, Result};
 use crate::kwh::Kwh;
 use crate::parse::{Dicts, Row};
+
+/// `a + b`, or an error naming the sum (`what`, made only when it overflows).
+#[inline]
+pub fn add_kwh(a: i64, b: i64, what: impl FnOnce() -> String) -> Result<i64> {
+    a.checked_add(b).ok_or_else(|| Error::SumOverflow { what: what() })
+}
+
+/// [`add_kwh`] for counts.
+#[inline]
+pub fn add_count(a: u64, b: u64, what: impl FnOnce() -> String) -> Result<u64> {
+    a.checked_add(b).ok_or_else(|| Error::SumOverflow { what: what() })
+}
 
 /// Counts and kWh statistics of a set of rows. kWh in micro-kWh.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,23 +45,27 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// One row (counts of single rows cannot overflow: no input has 2^64 lines).
     #[inline]
-    pub fn add(&mut self, kwh: Kwh) {
+    pub fn add(&mut self, kwh: Kwh) -> Result<()> {
         self.rows += 1;
         if let Kwh::Value(v) = kwh {
             self.readings += 1;
-            self.kwh_sum += v;
+            self.kwh_sum = add_kwh(self.kwh_sum, v, || "kWh of one household-day".into())?;
             self.kwh_min = Some(self.kwh_min.map_or(v, |m| m.min(v)));
             self.kwh_max = Some(self.kwh_max.map_or(v, |m| m.max(v)));
         }
+        Ok(())
     }
 
-    pub fn merge(&mut self, o: &Stats) {
-        self.rows += o.rows;
-        self.readings += o.readings;
-        self.kwh_sum += o.kwh_sum;
+    /// Adds `o`; `what` names the group in the error of a sum that overflows.
+    pub fn merge(&mut self, o: &Stats, what: impl Fn() -> String) -> Result<()> {
+        self.rows = add_count(self.rows, o.rows, || format!("rows of {}", what()))?;
+        self.readings = add_count(self.readings, o.readings, || format!("readings of {}", what()))?;
+        self.kwh_sum = add_kwh(self.kwh_sum, o.kwh_sum, || format!("kWh of {}", what()))?;
         self.kwh_min = min_opt(self.kwh_min, o.kwh_min, i64::min);
         self.kwh_max = min_opt(self.kwh_max, o.kwh_max, i64::max);
+        Ok(())
     }
 }
 
@@ -97,17 +120,22 @@ pub struct Totals {
 }
 
 impl Totals {
-    pub fn merge(&mut self, o: &Totals) {
-        self.rows += o.rows;
-        self.readings += o.readings;
-        self.nulls += o.nulls;
-        self.rejected += o.rejected;
-        self.lines += o.lines;
-        self.blank_lines += o.blank_lines;
-        self.header_lines += o.header_lines;
-        self.input_bytes += o.input_bytes;
+    pub fn merge(&mut self, o: &Totals) -> Result<()> {
+        for (sum, add, what) in [
+            (&mut self.rows, o.rows, "rows"),
+            (&mut self.readings, o.readings, "readings"),
+            (&mut self.nulls, o.nulls, "nulls"),
+            (&mut self.rejected, o.rejected, "rejected lines"),
+            (&mut self.lines, o.lines, "lines"),
+            (&mut self.blank_lines, o.blank_lines, "blank lines"),
+            (&mut self.header_lines, o.header_lines, "header lines"),
+            (&mut self.input_bytes, o.input_bytes, "input bytes"),
+        ] {
+            *sum = add_count(*sum, add, || format!("the job's {what}"))?;
+        }
         self.first_ts = min_opt(self.first_ts, o.first_ts, i64::min);
         self.last_ts = min_opt(self.last_ts, o.last_ts, i64::max);
+        Ok(())
     }
 }
 
@@ -167,7 +195,7 @@ pub struct Aggregator {
 
 impl Aggregator {
     #[inline]
-    pub fn add(&mut self, r: &Row) {
+    pub fn add(&mut self, r: &Row) -> Result<()> {
         let key = DayKey {
             lclid: r.lclid,
             day: r.dt.day,
@@ -177,10 +205,10 @@ impl Aggregator {
             grouped: r.acorn_grouped,
         };
         if self.cur != Some(key) {
-            self.flush();
+            self.flush()?;
             self.cur = Some(key);
         }
-        self.cur_stats.add(r.kwh);
+        self.cur_stats.add(r.kwh)?;
         let t = &mut self.totals;
         t.rows += 1;
         t.first_ts = Some(t.first_ts.map_or(r.dt.micros, |v| v.min(r.dt.micros)));
@@ -194,22 +222,24 @@ impl Aggregator {
                 }
                 let cell = &mut self.profile[tariff][r.dt.slot as usize];
                 cell.0 += 1;
-                cell.1 += v;
+                cell.1 = add_kwh(cell.1, v, || format!("kWh at {}", format_slot(r.dt.slot)))?;
             }
             Kwh::Missing => t.nulls += 1,
         }
+        Ok(())
     }
 
-    fn flush(&mut self) {
+    fn flush(&mut self) -> Result<()> {
         if let Some(k) = self.cur.take() {
-            self.days.entry(k).or_default().merge(&self.cur_stats);
+            self.days.entry(k).or_default().merge(&self.cur_stats, || format!("day {}", format_day(k.day)))?;
             self.cur_stats = Stats::default();
         }
+        Ok(())
     }
 
     /// Ends the chunk: its partial aggregate and its household-days sorted by (LCLid, day).
-    pub fn finish(mut self, dicts: &Dicts) -> (ChunkAggregate, Vec<HouseholdDay>) {
-        self.flush();
+    pub fn finish(mut self, dicts: &Dicts) -> Result<(ChunkAggregate, Vec<HouseholdDay>)> {
+        self.flush()?;
         let name = |k: u32| dicts.lclid.value(k).clone();
         // The chunk's household table, sorted by name.
         let mut lclids: Vec<u32> = self.days.keys().map(|k| k.lclid).collect::<HashSet<_>>().into_iter().collect();
@@ -221,12 +251,12 @@ impl Aggregator {
         for (k, s) in &self.days {
             for (dim, g) in [(Dim::AcornGrouped, k.grouped), (Dim::Tariff, k.tariff), (Dim::Acorn, k.acorn)] {
                 let cell = groups.entry((dim, g, k.month)).or_default();
-                cell.0.merge(s);
+                cell.0.merge(s, || format!("{} in {}", dim.field(), format_month(k.month)))?;
                 cell.1.push(local[&k.lclid]);
             }
             let d = hh.entry((k.lclid, k.day)).or_default();
-            d.0 += s.readings;
-            d.1 += s.kwh_sum;
+            d.0 = add_count(d.0, s.readings, || format!("readings of {} on {}", name(k.lclid), format_day(k.day)))?;
+            d.1 = add_kwh(d.1, s.kwh_sum, || format!("kWh of {} on {}", name(k.lclid), format_day(k.day)))?;
         }
         let dict_of = |dim: Dim| match dim {
             Dim::AcornGrouped => &dicts.acorn_grouped,
@@ -269,7 +299,7 @@ impl Aggregator {
             groups,
             profile,
         };
-        (agg, days)
+        Ok((agg, days))
     }
 }
 
@@ -283,8 +313,10 @@ pub struct JobAggregate {
 }
 
 impl JobAggregate {
-    pub fn merge(&mut self, part: &ChunkAggregate) {
-        self.totals.merge(&part.totals);
+    /// Adds a chunk's partial. An error (a sum beyond 64 bits, which no real data reaches)
+    /// leaves the aggregate partly merged: the job must fail.
+    pub fn merge(&mut self, part: &ChunkAggregate) -> Result<()> {
+        self.totals.merge(&part.totals)?;
         let global: Vec<u32> = part
             .households
             .iter()
@@ -295,14 +327,22 @@ impl JobAggregate {
             .collect();
         for g in &part.groups {
             let cell = self.groups.entry((g.dim, g.group.clone(), g.month)).or_default();
-            cell.0.merge(&g.stats);
+            cell.0.merge(&g.stats, || format!("{} {} in {}", g.dim.field(), g.group, format_month(g.month)))?;
             cell.1.extend(g.households.iter().map(|&i| global[i as usize]));
         }
         for p in &part.profile {
             let cell = self.profile.entry((p.tariff.clone(), p.slot)).or_default();
-            cell.0 += p.readings;
-            cell.1 += p.kwh_sum;
+            let what = || format!("tariff {} at {}", p.tariff, format_slot(p.slot));
+            cell.0 = add_count(cell.0, p.readings, || format!("readings of {}", what()))?;
+            cell.1 = add_kwh(cell.1, p.kwh_sum, || format!("kWh of {}", what()))?;
         }
+        Ok(())
+    }
+
+    /// The job's kWh sum (over the tariff groups, which hold every reading once).
+    pub fn kwh_sum(&self) -> Result<i64> {
+        let mut tariffs = self.groups.iter().filter(|(k, _)| k.0 == Dim::Tariff);
+        tariffs.try_fold(0i64, |sum, (_, (s, _))| add_kwh(sum, s.kwh_sum, || "kWh of the whole job".into()))
     }
 
     /// Distinct households over the whole job.
@@ -322,41 +362,83 @@ mod tests {
         let mut a = Aggregator::default();
         for l in lines {
             if let Line::Row(r) = p.parse_line(l.as_bytes()) {
-                a.add(&r);
+                a.add(&r).unwrap();
             }
         }
-        a.finish(&p.dicts)
+        a.finish(&p.dicts).unwrap()
     }
 
     #[test]
     fn chunk_partials_and_merge() {
         let (a, days) = aggregate(&[
-            "MAC2,Std,2012-10-12 00:00:00.0000000,0.5,ACORN-A,Affluent",
-            "MAC2,Std,2012-10-12 00:30:00.0000000,Null,ACORN-A,Affluent",
-            "MAC2,Std,2012-10-13 00:00:00.0000000,0.25,ACORN-A,Affluent",
-            "MAC3,ToU,2012-10-12 00:00:00.0000000,1,ACORN-K,Adversity",
+            "MAC000002,Std,2012-10-12 00:00:00.0000000,0.5,ACORN-A,Affluent",
+            "MAC000002,Std,2012-10-12 00:30:00.0000000,Null,ACORN-A,Affluent",
+            "MAC000002,Std,2012-10-13 00:00:00.0000000,0.25,ACORN-A,Affluent",
+            "MAC000003,ToU,2012-10-12 00:00:00.0000000,1,ACORN-K,Adversity",
         ]);
-        assert_eq!(a.households, ["MAC2", "MAC3"]);
+        assert_eq!(a.households, ["MAC000002", "MAC000003"]);
         assert_eq!((a.totals.rows, a.totals.readings, a.totals.nulls), (4, 3, 1));
         let aff = a.groups.iter().find(|g| g.dim == Dim::AcornGrouped && g.group == "Affluent").unwrap();
         assert_eq!(aff.stats, Stats { rows: 3, readings: 2, kwh_sum: 750_000, kwh_min: Some(250_000), kwh_max: Some(500_000) });
         assert_eq!(aff.households, [0]);
         assert_eq!(days.len(), 3);
-        assert_eq!((&*days[0].0, days[0].2, days[0].3), ("MAC2", 1, 500_000));
+        assert_eq!((&*days[0].0, days[0].2, days[0].3), ("MAC000002", 1, 500_000));
         let std0 = a.profile.iter().find(|p| p.tariff == "Std" && p.slot == 0).unwrap();
         assert_eq!((std0.readings, std0.kwh_sum), (2, 750_000));
 
         // Merging two halves equals the whole, and households are counted once.
-        let (b, _) = aggregate(&["MAC2,Std,2012-10-20 00:00:00.0000000,0.1,ACORN-A,Affluent"]);
+        let (b, _) = aggregate(&["MAC000002,Std,2012-10-20 00:00:00.0000000,0.1,ACORN-A,Affluent"]);
         let mut job = JobAggregate::default();
-        job.merge(&a);
-        job.merge(&b);
+        job.merge(&a).unwrap();
+        job.merge(&b).unwrap();
         let (cell, hh) = &job.groups[&(Dim::AcornGrouped, "Affluent".to_string(), 2012 * 12 + 9)];
         assert_eq!(cell.rows, 4);
         assert_eq!(cell.kwh_sum, 850_000);
         assert_eq!(cell.kwh_min, Some(100_000));
         assert_eq!(hh.len(), 1);
         assert_eq!(job.households(), 2);
+    }
+}
+
+#[cfg(test)]
+mod overflow {
+    use super::*;
+    use crate::kwh::MAX_KWH;
+
+    /// Issue 15: ten readings of 999999999999 kWh summed to -8446744073719.552 (a wrapped
+    /// i64). Readings are now bounded, and sums that would leave 64 bits are errors.
+    #[test]
+    fn sums_that_would_wrap_are_errors_naming_the_sum() {
+        let mut a = Stats::default();
+        let e = (0..10).try_for_each(|_| a.add(Kwh::Value(i64::MAX / 8))).unwrap_err().to_string();
+        assert!(e.contains("the sum of kWh of one household-day is beyond 64 bits"), "{e}");
+
+        let part = |kwh_sum: i64| ChunkAggregate {
+            households: vec!["MAC000002".into()],
+            groups: vec![GroupPartial {
+                dim: Dim::Tariff,
+                group: "Std".into(),
+                month: 2013 * 12,
+                stats: Stats { rows: 1, readings: 1, kwh_sum, kwh_min: Some(kwh_sum), kwh_max: Some(kwh_sum) },
+                households: vec![0],
+            }],
+            ..Default::default()
+        };
+        let mut job = JobAggregate::default();
+        job.merge(&part(i64::MAX - 1)).unwrap();
+        let e = job.merge(&part(2)).unwrap_err().to_string();
+        assert!(e.contains("kWh of tariff Std in 2013-01"), "{e}");
+
+        // The job's total is checked too.
+        let mut job = JobAggregate::default();
+        job.merge(&part(i64::MAX)).unwrap();
+        let mut other = part(1);
+        other.groups[0].group = "ToU".into();
+        job.merge(&other).unwrap();
+        assert!(job.kwh_sum().unwrap_err().to_string().contains("kWh of the whole job"));
+
+        // The bound keeps the whole release (168 M rows) far from the limit.
+        assert!(168_000_000i64.checked_mul(MAX_KWH * crate::kwh::MICRO).unwrap() < i64::MAX / 50);
     }
 }
 
@@ -372,10 +454,10 @@ mod order {
         let mut a = Aggregator::default();
         for l in lines {
             if let Line::Row(r) = p.parse_line(l.as_bytes()) {
-                a.add(&r);
+                a.add(&r).unwrap();
             }
         }
-        a.finish(&p.dicts).0
+        a.finish(&p.dicts).unwrap().0
     }
 
     type Comparable = (Totals, Vec<((Dim, String, i32), Stats, usize)>, BTreeMap<(String, u8), (u64, i64)>);
@@ -398,10 +480,10 @@ mod order {
                 let day = slot / 48;
                 let t = format!("2013-{:02}-{:02} {:02}:{:02}:00.0000000", 1 + day / 28 % 12, 1 + day % 28, slot % 48 / 2, slot % 2 * 30);
                 let k = if *null { "Null".to_string() } else { format!("{}.{:03}", kwh / 1000, kwh % 1000) };
-                format!("MAC{h},{},{t},{k},ACORN-{g},G{g}", if h % 2 == 0 { "Std" } else { "ToU" })
+                format!("MAC{h:06},{},{t},{k},ACORN-{g},G{g}", if h % 2 == 0 { "Std" } else { "ToU" })
             }).collect();
             let mut whole = JobAggregate::default();
-            whole.merge(&partial(&lines));
+            whole.merge(&partial(&lines)).unwrap();
             let mut idx: Vec<usize> = cuts.iter().map(|c| c.index(lines.len() + 1)).collect();
             idx.push(0);
             idx.push(lines.len());
@@ -415,7 +497,7 @@ mod order {
             }
             let mut merged = JobAggregate::default();
             for p in &parts {
-                merged.merge(p);
+                merged.merge(p).unwrap();
             }
             prop_assert_eq!(summary(&merged), summary(&whole));
         }

@@ -4,6 +4,10 @@
 //! one published sample writes `dd/mm/yyyy HH:MM`. Both are fixed-width, so the fast path
 //! reads digits at known offsets. No time-zone conversion happens anywhere: month, day
 //! and half hour are those written in the file.
+//!
+//! Years outside [`YEARS`] are refused: the trial ran from 2011-11-23 to 2014-02-28, so a
+//! year such as 0000 or 9999 is a corrupt value, not a reading; the range leaves a wide
+//! margin around the trial (and holds any period `generate` writes).
 
 /// A decoded `DateTime`. `micros` is microseconds since 1970-01-01 00:00 of the written
 /// clock time, which is what the Parquet `ts` column stores (a timestamp without zone).
@@ -20,6 +24,9 @@ pub struct DateTime {
 }
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// The years a `DateTime` may have.
+pub const YEARS: std::ops::RangeInclusive<u32> = 2000..=2030;
 
 #[inline]
 fn d2(b: &[u8], i: usize) -> Option<u32> {
@@ -109,19 +116,30 @@ fn fraction(b: &[u8]) -> Option<u32> {
 }
 
 /// Parses `YYYY-MM-DD HH:MM[:SS[.f…]]` (also with `T`) or `dd/mm/yyyy HH:MM[:SS]`.
-/// Returns `None` for anything else, including impossible dates such as 2013-02-30.
+/// Returns `None` for anything else, including impossible dates such as 2013-02-30 and
+/// years outside [`YEARS`].
 pub fn parse(b: &[u8]) -> Option<DateTime> {
+    parse_with(b, false)
+}
+
+/// Whether `b` is a valid date and time but for its year, outside [`YEARS`] (to tell
+/// that reason from a malformed value).
+pub fn year_out_of_range(b: &[u8]) -> bool {
+    parse(b).is_none() && parse_with(b, true).is_some()
+}
+
+fn parse_with(b: &[u8], any_year: bool) -> Option<DateTime> {
     if b.len() >= 16 && b[4] == b'-' && b[7] == b'-' && (b[10] == b' ' || b[10] == b'T') && b[13] == b':' {
         let (y, mo, d) = (d4(b, 0)?, d2(b, 5)?, d2(b, 8)?);
         let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
         let (s, frac) = seconds_tail(&b[16..])?;
-        return build(y, mo, d, h, mi, s, frac);
+        return build(y, mo, d, h, mi, s, frac).filter(|_| any_year || YEARS.contains(&y));
     }
     if b.len() >= 16 && b[2] == b'/' && b[5] == b'/' && b[10] == b' ' && b[13] == b':' {
         let (d, mo, y) = (d2(b, 0)?, d2(b, 3)?, d4(b, 6)?);
         let (h, mi) = (d2(b, 11)?, d2(b, 14)?);
         let (s, frac) = seconds_tail(&b[16..])?;
-        return build(y, mo, d, h, mi, s, frac);
+        return build(y, mo, d, h, mi, s, frac).filter(|_| any_year || YEARS.contains(&y));
     }
     None
 }
@@ -244,6 +262,20 @@ mod tests {
             assert_eq!(parse(bad), None, "{}", String::from_utf8_lossy(bad));
         }
         assert!(parse(b"2012-02-29 00:00:00.0000000").is_some());
+    }
+
+    #[test]
+    fn years_outside_the_range_are_refused_in_both_formats() {
+        for bad in [&b"0000-01-01 00:00:00.0000000"[..], b"9999-12-31 23:30:00.0000000", b"1999-12-31 23:30:00", b"2031-01-01 00:00", b"01/01/0000 00:00", b"31/12/9999 23:30"] {
+            assert_eq!(parse(bad), None, "{}", String::from_utf8_lossy(bad));
+            assert!(year_out_of_range(bad), "{}", String::from_utf8_lossy(bad));
+            assert_eq!(DayCache::default().parse(bad), None);
+        }
+        for ok in [&b"2000-01-01 00:00:00.0000000"[..], b"2011-11-23 00:00:00.0000000", b"2014-02-28 23:30:00.0000000", b"31/12/2030 23:30"] {
+            assert!(parse(ok).is_some(), "{}", String::from_utf8_lossy(ok));
+        }
+        assert!(!year_out_of_range(b"2013-02-30 00:00:00.0000000"), "an impossible date is another reason");
+        assert!(!year_out_of_range(b"2013-02-28 00:00:00.0000000"));
     }
 
     #[test]

@@ -24,6 +24,12 @@ pub enum Error {
         six: &'static str,
         four: &'static str,
     },
+    #[error("{path} is not a regular file ({kind}): give a CSV file, a folder of *.csv files or a glob")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path} changed while the job ran: {reason}; run the job again once the file no longer changes")]
+    InputChanged { path: PathBuf, reason: String },
+    #[error("the sum of {what} is beyond 64 bits (kWh sums: ±9.2 × 10^12 kWh); no real data comes near, so the input is not what it seems")]
+    SumOverflow { what: String },
     #[error("{path}: the 4-column layout needs informations_households.csv: pass --households FILE or put it beside the input")]
     HouseholdsMissing { path: PathBuf },
     #[error("{path}, line {line}: {reason}")]
@@ -32,6 +38,8 @@ pub enum Error {
         line: u64,
         reason: String,
     },
+    #[error("{days} days from 2011-11-23 run past {}, the last year a reading may have: give at most {max} days", crate::datetime::YEARS.end())]
+    TooManyDays { days: u32, max: u32 },
     #[error("cannot write Parquet to {path}: {source}")]
     Parquet {
         path: PathBuf,

@@ -261,6 +261,12 @@ impl Writer {
 
 /// Writes the data file (and, for the 4-column layout, the households file beside it).
 pub fn generate(spec: &Spec, out: &Path) -> Result<Written> {
+    let start = days_from_civil(2011, 11, 23);
+    // Readings of later years would be rejected (see `datetime::YEARS`).
+    let max_days = (days_from_civil(*crate::datetime::YEARS.end() as i32, 12, 31) - start + 1) as u32;
+    if spec.days > max_days {
+        return Err(Error::TooManyDays { days: spec.days, max: max_days });
+    }
     let households = plan(spec);
     let file = File::create(out).map_err(|e| Error::io("create", out, e))?;
     let mut w = Writer::new(file);
@@ -272,7 +278,6 @@ pub fn generate(spec: &Spec, out: &Path) -> Result<Written> {
     let mut buf: Vec<u8> = Vec::with_capacity(BUF);
     buf.extend_from_slice(header.as_bytes());
     buf.extend_from_slice(b"\r\n");
-    let start = days_from_civil(2011, 11, 23);
     let shapes: Vec<f64> = (0..48).map(slot_shape).collect();
     let shape_mean = shapes.iter().sum::<f64>() / 48.0;
     let times: Vec<String> = (0..48).map(|s| format!(" {:02}:{:02}:00.0000000,", s / 2, (s % 2) * 30)).collect();

@@ -167,6 +167,8 @@ pub struct Status {
     pub path: String,
     pub len: u64,
     pub is_dir: bool,
+    /// Modification time, milliseconds since 1970 (the NameNode's).
+    pub modified_ms: u64,
 }
 
 impl Hdfs {
@@ -228,6 +230,7 @@ impl Hdfs {
                 path: path.to_owned(),
                 len: s.length as u64,
                 is_dir: s.isdir,
+                modified_ms: s.modification_time,
             })),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(self.err("stat", path, e)),
@@ -244,6 +247,7 @@ impl Hdfs {
                     path: s.path,
                     len: s.length as u64,
                     is_dir: s.isdir,
+                    modified_ms: s.modification_time,
                 })
                 .collect()),
             Err(e) if not_found(&e) => Ok(Vec::new()),
@@ -351,6 +355,11 @@ impl HdfsReader {
             .map_err(|e| self.hdfs.err("read", &self.path, e))?;
         buf[..bytes.len()].copy_from_slice(&bytes);
         Ok(bytes.len())
+    }
+
+    /// The file's status now, to tell whether it changed since it was opened or planned.
+    pub fn status(&self) -> Result<Option<Status>> {
+        self.hdfs.status(&self.path)
     }
 
     pub fn read_range(&self, pos: u64, n: usize) -> Result<Bytes> {

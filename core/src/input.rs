@@ -4,10 +4,21 @@
 //! 168 parts) or a glob, on local disk, or an `hdfs://` file or folder. Every file's first
 //! line must be one of the two headers; the 4-column layout also needs
 //! `informations_households.csv`, given or found beside it.
+//!
+//! Only regular files are read: a FIFO would block the reader for ever and a device or
+//! socket holds no LCL data, so either stops the job with its name, whether given directly
+//! or found in a folder or glob. An empty file holds no rows: in a folder or glob it is
+//! skipped with a warning; given alone it is an error (there is no input).
+//!
+//! Each file's identity (length, modification time) is taken here, when the job is
+//! planned, and travels with every chunk: a chunk's reader checks the file is still the
+//! same, so a file truncated, grown or rewritten under a running job fails its chunks
+//! instead of giving a partial success.
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use crate::error::{Error, Result};
 use crate::hdfs::{self, HdfsOptions, HdfsReader};
@@ -51,6 +62,62 @@ impl InputReader {
             InputReader::Hdfs(r) => Ok(r.len()),
         }
     }
+
+    /// The file's identity now: what the open file's metadata (local) or the NameNode's
+    /// file status (HDFS) say. `path` names the file in the error of a file that is gone.
+    pub fn identity(&self, path: &Path) -> Result<FileIdentity> {
+        match self {
+            InputReader::Local(f, path) => {
+                let m = f.metadata().map_err(|e| Error::io("stat", path, e))?;
+                Ok(FileIdentity::of(&m))
+            }
+            InputReader::Hdfs(r) => match r.status()? {
+                Some(s) => Ok(FileIdentity {
+                    len: s.len,
+                    modified_ns: Some(s.modified_ms.saturating_mul(1_000_000)),
+                }),
+                None => Err(Error::InputChanged {
+                    path: path.to_owned(),
+                    reason: "it is gone".into(),
+                }),
+            },
+        }
+    }
+
+    /// Fails with [`Error::InputChanged`] naming `path` unless the file is still `planned`.
+    pub fn check(&self, path: &Path, planned: &FileIdentity) -> Result<()> {
+        let now = self.identity(path)?;
+        let reason = if now.len != planned.len {
+            format!("it was {} bytes when the job was planned, it is {} bytes now", planned.len, now.len)
+        } else if planned.modified_ns.is_some() && now.modified_ns != planned.modified_ns {
+            "its modification time changed since the job was planned".to_string()
+        } else {
+            return Ok(());
+        };
+        Err(Error::InputChanged {
+            path: path.to_owned(),
+            reason,
+        })
+    }
+}
+
+/// What a file was when the job was planned. A chunk's reader reads no further than
+/// `len` and fails when the file is no longer so (see [`InputReader::check`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileIdentity {
+    /// Length in bytes.
+    pub len: u64,
+    /// Modification time in nanoseconds since 1970 (HDFS keeps milliseconds); `None`
+    /// where the filesystem gives none, and then only the length is compared.
+    #[serde(default)]
+    pub modified_ns: Option<u64>,
+}
+
+impl FileIdentity {
+    pub(crate) fn of(m: &std::fs::Metadata) -> FileIdentity {
+        let modified_ns = m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64);
+        FileIdentity { len: m.len(), modified_ns }
+    }
 }
 
 /// A whole (small) file, local or on HDFS.
@@ -85,6 +152,21 @@ pub struct InputFile {
     pub path: PathBuf,
     pub len: u64,
     pub layout: Layout,
+    /// Modification time when the job was planned (see [`FileIdentity`]). A resumed job
+    /// compares it with the file's, so a file changed between two runs is not resumed; a
+    /// manifest written before this field existed parses (as `None`, another job).
+    #[serde(default)]
+    pub modified_ns: Option<u64>,
+}
+
+impl InputFile {
+    /// The file as planned, as every chunk of it carries it.
+    pub fn identity(&self) -> FileIdentity {
+        FileIdentity {
+            len: self.len,
+            modified_ns: self.modified_ns,
+        }
+    }
 }
 
 /// The checked input of a job.
@@ -92,12 +174,42 @@ pub struct InputFile {
 pub struct Input {
     pub files: Vec<InputFile>,
     pub households: Option<Arc<Households>>,
+    /// Empty files of a folder or glob, skipped (each with a warning).
+    pub skipped: Vec<PathBuf>,
 }
 
 impl Input {
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.len).sum()
     }
+}
+
+/// Refuses anything but a regular file (after symbolic links): a FIFO would block its
+/// reader for ever, and a device or a socket is not a CSV file.
+fn regular(path: &Path, m: &std::fs::Metadata) -> Result<()> {
+    let t = m.file_type();
+    if t.is_file() {
+        return Ok(());
+    }
+    let kind = if t.is_dir() {
+        "a folder"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a file"
+    };
+    Err(Error::NotAFile {
+        path: path.to_owned(),
+        kind,
+    })
+}
+
+fn metadata(path: &Path) -> Result<std::fs::Metadata> {
+    std::fs::metadata(path).map_err(|e| Error::io("stat", path, e))
 }
 
 fn is_households_file(p: &Path) -> bool {
@@ -131,16 +243,17 @@ pub fn expand(spec: &str) -> Result<Vec<PathBuf>> {
         let mut v = Vec::new();
         for e in entries {
             let path = e.map_err(|e| Error::io("list", p, e))?.path();
-            if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")) && path.is_file() {
+            if path.extension().is_some_and(|x| x.eq_ignore_ascii_case("csv")) {
                 v.push(path);
             }
         }
-        v
+        found_files(v)?
     } else if p.exists() {
+        regular(p, &metadata(p)?)?;
         vec![p.to_owned()]
     } else if spec.contains(['*', '?', '[']) {
         let found = glob::glob(spec).map_err(|e| Error::NoInput(format!("{spec} ({e})")))?;
-        found.filter_map(|r| r.ok()).filter(|p| p.is_file()).collect()
+        found_files(found.filter_map(|r| r.ok()).collect())?
     } else {
         return Err(Error::NoInput(spec.to_owned()));
     };
@@ -152,8 +265,22 @@ pub fn expand(spec: &str) -> Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-/// Reads the first line of a file (at most 64 KiB), and the file's length.
-fn first_line(path: &Path) -> Result<(Vec<u8>, u64)> {
+/// The files among the entries of a folder or the matches of a glob: folders are not
+/// read; anything else that is not a regular file stops the job.
+fn found_files(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        let m = metadata(&path)?;
+        if !m.is_dir() {
+            regular(&path, &m)?;
+            files.push(path);
+        }
+    }
+    Ok(files)
+}
+
+/// Reads the first line of a file (at most 64 KiB), and the file's identity.
+fn first_line(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
     let f = InputReader::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut n = 0;
@@ -171,21 +298,38 @@ fn first_line(path: &Path) -> Result<(Vec<u8>, u64)> {
     buf.truncate(n);
     let end = memchr::memchr(b'\n', &buf).unwrap_or(n);
     buf.truncate(end);
-    Ok((buf, f.size()?))
+    Ok((buf, f.identity(path)?))
 }
 
 /// Resolves and checks the input. `households` overrides the households file's location.
 pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
     let mut files = Vec::new();
+    let mut skipped = Vec::new();
     for path in expand(spec)? {
-        let (header, len) = first_line(&path)?;
+        let (header, id) = first_line(&path)?;
+        if id.len == 0 {
+            skipped.push(path);
+            continue;
+        }
         let layout = Layout::detect(&header).ok_or_else(|| Error::NotLcl {
             path: path.clone(),
             found: String::from_utf8_lossy(&header).chars().take(200).collect(),
             six: HEADER_SIX,
             four: HEADER_FOUR,
         })?;
-        files.push(InputFile { path, len, layout });
+        files.push(InputFile {
+            path,
+            len: id.len,
+            layout,
+            modified_ns: id.modified_ns,
+        });
+    }
+    if files.is_empty() {
+        let what = if skipped.len() == 1 { "it is empty" } else { "every file is empty" };
+        return Err(Error::NoInput(format!("{spec} ({what}: 0 bytes)")));
+    }
+    for path in &skipped {
+        tracing::warn!("{}: empty file (0 bytes), no rows: skipped", path.display());
     }
     let households = match files.iter().find(|f| f.layout == Layout::Four) {
         None => None,
@@ -205,7 +349,11 @@ pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
             Some(Arc::new(Households::load(&path)?))
         }
     };
-    Ok(Input { files, households })
+    Ok(Input {
+        files,
+        households,
+        skipped,
+    })
 }
 
 #[cfg(test)]
@@ -246,5 +394,60 @@ mod tests {
         let ok = resolve(d.to_str().unwrap(), None).unwrap();
         assert_eq!(ok.files.len(), 1, "the households file is not data");
         assert_eq!(ok.households.unwrap().by_id.len(), 1);
+    }
+
+    /// Issue 15: a FIFO blocked the job for ever given directly, and was skipped silently
+    /// in a folder; anything that is not a regular file now stops the job, named.
+    #[test]
+    fn what_is_not_a_regular_file_is_refused_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.csv"), format!("{HEADER_SIX}\r\n")).unwrap();
+        std::fs::create_dir(d.join("sub.csv")).unwrap();
+        assert_eq!(resolve(d.to_str().unwrap(), None).unwrap().files.len(), 1, "a folder inside is not read");
+        let fifo = d.join("pipe.csv");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        for spec in [fifo.display().to_string(), d.display().to_string(), format!("{}/*.csv", d.display())] {
+            let e = resolve(&spec, None).unwrap_err().to_string();
+            assert!(e.contains("pipe.csv is not a regular file (a FIFO)"), "{spec}: {e}");
+        }
+        let e = resolve("/dev/null", None).unwrap_err().to_string();
+        assert!(e.contains("/dev/null is not a regular file (a device)"), "{e}");
+    }
+
+    /// Issue 15: an empty file in a folder failed the whole job ("its header is (blank)").
+    #[test]
+    fn an_empty_file_is_skipped_in_a_folder_and_an_error_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.csv"), format!("{HEADER_SIX}\r\n")).unwrap();
+        std::fs::write(d.join("empty.csv"), "").unwrap();
+        for spec in [d.display().to_string(), format!("{}/*.csv", d.display())] {
+            let input = resolve(&spec, None).unwrap();
+            assert_eq!(input.files.len(), 1, "{spec}");
+            assert_eq!(input.skipped, [d.join("empty.csv")], "{spec}");
+        }
+        let e = resolve(d.join("empty.csv").to_str().unwrap(), None).unwrap_err().to_string();
+        assert!(e.contains("no input found at") && e.contains("empty.csv (it is empty: 0 bytes)"), "{e}");
+        std::fs::remove_file(d.join("a.csv")).unwrap();
+        std::fs::write(d.join("b.csv"), "").unwrap();
+        let e = resolve(d.to_str().unwrap(), None).unwrap_err().to_string();
+        assert!(e.contains("no input found at") && e.contains("every file is empty"), "{e}");
+    }
+
+    /// The planned identity holds the length and the modification time, and a resumed
+    /// job's manifest written before `modified_ns` existed still parses.
+    #[test]
+    fn files_carry_their_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.csv");
+        std::fs::write(&p, format!("{HEADER_SIX}\r\n")).unwrap();
+        let f = &resolve(p.to_str().unwrap(), None).unwrap().files[0];
+        let m = std::fs::metadata(&p).unwrap();
+        assert_eq!(f.identity(), FileIdentity::of(&m));
+        assert!(f.modified_ns.is_some() && f.len == m.len());
+        let old: InputFile = serde_json::from_str(r#"{"path": "a.csv", "len": 3, "layout": "six"}"#).unwrap();
+        assert_eq!(old.modified_ns, None);
     }
 }

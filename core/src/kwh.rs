@@ -3,6 +3,14 @@
 //! Sums are kept in micro-kWh (`i64`) so that adding partials in any order, from any number
 //! of workers and chunk sizes, gives bit-identical results. The published values have at
 //! most three decimals; up to six are decoded exactly without touching floating point.
+//!
+//! One bound for every textual form: a value is decoded to micro-kWh (rounded to the
+//! nearest where it has more decimals) and rejected as out of range when beyond
+//! ±[`MAX_KWH`]. A half-hourly household reading is small (the release's mean is about
+//! 0.2 kWh; a 100 A domestic supply delivers at most 11.5 kWh in half an hour), so a larger
+//! value is a corrupt one, and with the bound no sum over the data can overflow `i64`:
+//! the whole release (168 M rows) at the bound sums to 1.7 × 10^17 micro-kWh, 55 times
+//! below `i64::MAX` (sums are checked all the same: see `aggregate`).
 
 /// What a kWh field holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,18 +23,47 @@ pub enum Kwh {
 
 pub const MICRO: i64 = 1_000_000;
 
+/// The largest kWh a reading may have, either sign.
+pub const MAX_KWH: i64 = 1_000;
+
+/// [`MAX_KWH`] in micro-kWh.
+const MAX_MICRO: i64 = MAX_KWH * MICRO;
+
+/// Why a kWh field is not a reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadKwh {
+    /// Neither a number nor `Null`.
+    NotANumber,
+    /// A number beyond ±[`MAX_KWH`].
+    OutOfRange,
+}
+
 /// Decodes a kWh field. Padding spaces are ignored; `Null` (any case) or nothing is a
-/// missing reading. Returns `None` when the field is neither a number nor missing.
+/// missing reading.
 #[inline]
-pub fn parse(field: &[u8]) -> Option<Kwh> {
-    if let Some(v) = published(field) {
-        return Some(Kwh::Value(v));
+pub fn parse(field: &[u8]) -> Result<Kwh, BadKwh> {
+    match published(field) {
+        Some(v) => Ok(Kwh::Value(v)),
+        None => parse_other(field),
     }
+}
+
+/// Every shape but the published one; apart, so that the published one stays a few
+/// instructions.
+#[inline(never)]
+fn parse_other(field: &[u8]) -> Result<Kwh, BadKwh> {
     let f = trim(field);
     if f.is_empty() || f.eq_ignore_ascii_case(b"null") {
-        return Some(Kwh::Missing);
+        return Ok(Kwh::Missing);
     }
-    exact(f).or_else(|| general(f)).map(Kwh::Value)
+    let v = match exact(f) {
+        Some(v) => v,
+        None => general(f)?,
+    };
+    if v.abs() > MAX_MICRO {
+        return Err(BadKwh::OutOfRange);
+    }
+    Ok(Kwh::Value(v))
 }
 
 /// The shape of nearly every published value, `0.143 `: one digit, three decimals and an
@@ -85,13 +122,23 @@ fn exact(f: &[u8]) -> Option<i64> {
     Some(if neg { -v } else { v })
 }
 
-/// Anything else Rust reads as a finite float (`1e-3`, more than six decimals), rounded
-/// to the micro-kWh. Deterministic per value, so still exact across chunkings.
+/// Any other number Rust reads as a float (`1e-3`, more than six decimals, more than 12
+/// integer digits), rounded to the micro-kWh. Deterministic per value, so still exact
+/// across chunkings. A number too large for the float is out of range; `inf` and `NaN`
+/// are not numbers.
 #[cold]
-fn general(f: &[u8]) -> Option<i64> {
-    let x: f64 = std::str::from_utf8(f).ok()?.parse().ok()?;
+fn general(f: &[u8]) -> Result<i64, BadKwh> {
+    let digits = f.strip_prefix(b"-").or_else(|| f.strip_prefix(b"+")).unwrap_or(f);
+    if !digits.first().is_some_and(|c| c.is_ascii_digit() || *c == b'.') {
+        return Err(BadKwh::NotANumber);
+    }
+    let x: f64 = std::str::from_utf8(f).ok().and_then(|s| s.parse().ok()).ok_or(BadKwh::NotANumber)?;
     let micros = (x * MICRO as f64).round();
-    (x.is_finite() && micros.abs() < 9.0e15).then_some(micros as i64)
+    // Past the bound (or infinite) here means out of range; `parse` checks the bound exactly.
+    if micros.is_nan() || micros.abs() > 2.0 * MAX_MICRO as f64 {
+        return Err(BadKwh::OutOfRange);
+    }
+    Ok(micros as i64)
 }
 
 #[inline]
@@ -118,16 +165,16 @@ mod tests {
 
     #[test]
     fn padded_values_and_missing() {
-        assert_eq!(parse(b" 0 "), Some(Kwh::Value(0)));
-        assert_eq!(parse(b"0.143 "), Some(Kwh::Value(143_000)));
-        assert_eq!(parse(b"1.5"), Some(Kwh::Value(1_500_000)));
-        assert_eq!(parse(b".5"), Some(Kwh::Value(500_000)));
-        assert_eq!(parse(b"2."), Some(Kwh::Value(2_000_000)));
-        assert_eq!(parse(b"-0.25"), Some(Kwh::Value(-250_000)));
-        assert_eq!(parse(b"Null"), Some(Kwh::Missing));
-        assert_eq!(parse(b"NULL "), Some(Kwh::Missing));
-        assert_eq!(parse(b""), Some(Kwh::Missing));
-        assert_eq!(parse(b"   "), Some(Kwh::Missing));
+        assert_eq!(parse(b" 0 "), Ok(Kwh::Value(0)));
+        assert_eq!(parse(b"0.143 "), Ok(Kwh::Value(143_000)));
+        assert_eq!(parse(b"1.5"), Ok(Kwh::Value(1_500_000)));
+        assert_eq!(parse(b".5"), Ok(Kwh::Value(500_000)));
+        assert_eq!(parse(b"2."), Ok(Kwh::Value(2_000_000)));
+        assert_eq!(parse(b"-0.25"), Ok(Kwh::Value(-250_000)));
+        assert_eq!(parse(b"Null"), Ok(Kwh::Missing));
+        assert_eq!(parse(b"NULL "), Ok(Kwh::Missing));
+        assert_eq!(parse(b""), Ok(Kwh::Missing));
+        assert_eq!(parse(b"   "), Ok(Kwh::Missing));
     }
 
     #[test]
@@ -147,21 +194,47 @@ mod tests {
 
     #[test]
     fn general_numbers_round_to_micro() {
-        assert_eq!(parse(b"1e-3"), Some(Kwh::Value(1_000)));
-        assert_eq!(parse(b"0.1234567"), Some(Kwh::Value(123_457)));
+        assert_eq!(parse(b"1e-3"), Ok(Kwh::Value(1_000)));
+        assert_eq!(parse(b"0.1234567"), Ok(Kwh::Value(123_457)));
+        assert_eq!(parse(b"0000000000000001.5"), Ok(Kwh::Value(1_500_000)));
     }
 
     #[test]
     fn garbage_is_not_a_number() {
-        for bad in [&b"abc"[..], b"0.1.2", b"1,5", b".", b"-", b"NaN", b"inf", b"0x10", b"1 2"] {
-            assert_eq!(parse(bad), None, "{}", String::from_utf8_lossy(bad));
+        for bad in [&b"abc"[..], b"0.1.2", b"1,5", b".", b"-", b"NaN", b"inf", b"-infinity", b"0x10", b"1 2", b"e5"] {
+            assert_eq!(parse(bad), Err(BadKwh::NotANumber), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn one_bound_for_every_textual_form() {
+        // The bound itself, in every form, is a reading; a micro-kWh more is not.
+        for at in [&b"1000"[..], b"1000.", b"1000.000", b"1000.000000", b"1e3", b"1.0E+3", b"0001000", b"+1000", b"000000000001000.0"] {
+            assert_eq!(parse(at), Ok(Kwh::Value(MAX_MICRO)), "{}", String::from_utf8_lossy(at));
+        }
+        assert_eq!(parse(b"-1e3"), Ok(Kwh::Value(-MAX_MICRO)));
+        for over in [
+            &b"1000.000001"[..],
+            b"1000.0000006",
+            b"1001",
+            b"-1001",
+            b"1.000001e3",
+            b"9e9",
+            b"1e10",
+            b"999999999999",
+            b"999999999999.999999",
+            b"9999999999999999999999",
+            b"1e400",
+            b"-1e400",
+        ] {
+            assert_eq!(parse(over), Err(BadKwh::OutOfRange), "{}", String::from_utf8_lossy(over));
         }
     }
 
     #[test]
     fn f64_matches_decimal_parse() {
         for s in ["0.143", "0.001", "1.234", "12.345", "0.999", "3.5"] {
-            let Some(Kwh::Value(m)) = parse(s.as_bytes()) else { panic!() };
+            let Ok(Kwh::Value(m)) = parse(s.as_bytes()) else { panic!() };
             assert_eq!(to_f64(m), s.parse::<f64>().unwrap());
         }
     }

@@ -53,8 +53,13 @@ impl Layout {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let mut fields = Vec::new();
         split_csv(line, &mut fields).ok()?;
-        let names: Vec<&[u8]> = fields.iter().map(|f| trim(f)).collect();
-        let matches = |n: usize| names.len() == n && names.iter().zip(SIX).all(|(a, b)| a.eq_ignore_ascii_case(b.as_bytes()));
+        Layout::of_header(&fields)
+    }
+
+    /// The layout whose header the (unquoted) fields of a line are: every field, and no
+    /// other, is the header's name (padding and case aside).
+    pub fn of_header<F: AsRef<[u8]>>(fields: &[F]) -> Option<Layout> {
+        let matches = |n: usize| fields.len() == n && fields.iter().zip(SIX).all(|(a, b)| trim(a.as_ref()).eq_ignore_ascii_case(b.as_bytes()));
         if matches(6) {
             Some(Layout::Six)
         } else if matches(4) {

@@ -16,15 +16,22 @@
 //! A line is a [`Line::Row`], a line to skip (blank, or a repeated header, as in
 //! concatenated parts), or a [`Line::Reject`] with its [`Reason`]. Rejects are never
 //! fatal and never silent: the caller writes them to `rejects.csv` with file and line.
+//!
+//! What is LCL data, beyond the field count (`lcl-data.md`): a header line is one whose
+//! every field is the header's (any other line is a data row, judged on its fields); an
+//! LCLid is `MAC` and 6 to 10 digits; a `DateTime` is a valid date and time of a year in
+//! [`crate::datetime::YEARS`]; kWh is a number within ±[`kwh::MAX_KWH`] or `Null`; no
+//! field holds a control character or a byte-order mark (the reader removes the one at
+//! the file's start). Each rule keeps a phantom household or group out of the results.
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use memchr::memchr_iter;
 
-use crate::datetime::{DateTime, DayCache};
-use crate::kwh::{self, trim, Kwh};
-use crate::layout::{Households, Layout};
+use crate::datetime::{self, DateTime, DayCache};
+use crate::kwh::{self, trim, BadKwh, Kwh};
+use crate::layout::{Households, Layout, BOM};
 
 /// An accepted row. Strings are keys into the parser's [`Dict`]s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,9 +50,14 @@ pub enum Reason {
     FieldCount { expected: usize, found: usize },
     UnterminatedQuote,
     EmptyLclid,
+    BadLclid,
     BadDateTime,
+    YearOutOfRange,
     BadKwh,
+    KwhOutOfRange,
     NotUtf8,
+    ByteOrderMark,
+    ControlCharacter,
     UnknownHousehold,
     OtherHeader,
     LineTooLong,
@@ -57,9 +69,16 @@ impl fmt::Display for Reason {
             Reason::FieldCount { expected, found } => write!(f, "expected {expected} fields, found {found}"),
             Reason::UnterminatedQuote => f.write_str("unterminated quoted field"),
             Reason::EmptyLclid => f.write_str("empty LCLid"),
+            Reason::BadLclid => f.write_str("LCLid is not MAC and 6 to 10 digits"),
             Reason::BadDateTime => f.write_str("DateTime is not a valid date and time"),
+            Reason::YearOutOfRange => {
+                write!(f, "DateTime is outside the years {}-{}", datetime::YEARS.start(), datetime::YEARS.end())
+            }
             Reason::BadKwh => f.write_str("kWh is neither a number nor Null"),
+            Reason::KwhOutOfRange => write!(f, "kWh out of range (beyond ±{} kWh)", kwh::MAX_KWH),
             Reason::NotUtf8 => f.write_str("text is not UTF-8"),
+            Reason::ByteOrderMark => f.write_str("a byte-order mark inside the file (allowed only at its start)"),
+            Reason::ControlCharacter => f.write_str("a field holds a control character"),
             Reason::UnknownHousehold => f.write_str("LCLid is not in informations_households.csv"),
             Reason::OtherHeader => f.write_str("a header line of another layout"),
             Reason::LineTooLong => f.write_str("line longer than 1 MiB"),
@@ -161,6 +180,26 @@ fn same(a: &[u8], b: &[u8]) -> bool {
         i += 8;
     }
     word(a, n - 8) == word(b, n - 8)
+}
+
+/// The form of every LCLid of the release (`MAC000002` … `MAC005567`) and of the
+/// generator's: `MAC` and 6 to 10 digits.
+#[inline]
+pub fn is_lclid(id: &[u8]) -> bool {
+    matches!(id.len(), 9..=13) && id.starts_with(b"MAC") && id[3..].iter().all(u8::is_ascii_digit)
+}
+
+/// Why a text field cannot be LCL data: a control character (tab and padding aside) or a
+/// byte-order mark. `None` for a clean field.
+#[inline]
+fn odd_byte(field: &[u8]) -> Option<Reason> {
+    if field.iter().any(|&c| (c < 0x20 && c != b'\t') || c == 0x7f) {
+        Some(Reason::ControlCharacter)
+    } else if field.windows(BOM.len()).any(|w| w == BOM) {
+        Some(Reason::ByteOrderMark)
+    } else {
+        None
+    }
 }
 
 /// A line parser for one layout. One per chunk: its dictionaries are the chunk's.
@@ -266,7 +305,7 @@ impl Parser {
         };
         let keys = run.keys;
         let dt = self.days.parse(trim(&middle[..comma]))?;
-        let kwh = kwh::parse(&middle[comma + 1..])?;
+        let kwh = kwh::parse(&middle[comma + 1..]).ok()?;
         Some(Row { dt, kwh, ..keys })
     }
 
@@ -317,7 +356,7 @@ impl Parser {
         let out = match split_csv(line, &mut scratch) {
             Err(r) => Line::Reject(r),
             Ok(()) if scratch.len() != self.layout.fields() => {
-                if trim(&scratch[0]).eq_ignore_ascii_case(b"LCLid") {
+                if Layout::of_header(&scratch).is_some() {
                     Line::Reject(Reason::OtherHeader)
                 } else {
                     Line::Reject(Reason::FieldCount {
@@ -342,15 +381,27 @@ impl Parser {
         if lclid.is_empty() {
             return Line::Reject(Reason::EmptyLclid);
         }
-        if lclid[0] == b'L' && lclid.eq_ignore_ascii_case(b"LCLid") {
-            return Line::Header;
+        if !is_lclid(lclid) {
+            // A repeated header, as in concatenated parts; `LCLid` alone makes no header.
+            if Layout::of_header(f) == Some(self.layout) {
+                return Line::Header;
+            }
+            return Line::Reject(if lclid.starts_with(BOM) { Reason::ByteOrderMark } else { Reason::BadLclid });
         }
         let Some(dt) = self.days.parse(trim(f[2])) else {
-            return Line::Reject(Reason::BadDateTime);
+            let year = datetime::year_out_of_range(trim(f[2]));
+            return Line::Reject(if year { Reason::YearOutOfRange } else { Reason::BadDateTime });
         };
-        let Some(kwh) = kwh::parse(f[3]) else {
-            return Line::Reject(Reason::BadKwh);
+        let kwh = match kwh::parse(f[3]) {
+            Ok(kwh) => kwh,
+            Err(BadKwh::NotANumber) => return Line::Reject(Reason::BadKwh),
+            Err(BadKwh::OutOfRange) => return Line::Reject(Reason::KwhOutOfRange),
         };
+        // The string fields become groups: a stray byte in one would make a group of its own.
+        let texts: &[&[u8]] = if self.layout == Layout::Six { &[f[1], f[4], f[5]] } else { &[f[1]] };
+        if let Some(bad) = texts.iter().find_map(|t| odd_byte(t)) {
+            return Line::Reject(bad);
+        }
         let Some(lclid) = self.dicts.lclid.key(lclid) else {
             return Line::Reject(Reason::NotUtf8);
         };
@@ -398,7 +449,7 @@ impl Parser {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::layout::Household;
 
@@ -486,15 +537,72 @@ mod tests {
             ("MAC000002,Std,,0.1,ACORN-A,Affluent", Reason::BadDateTime),
             ("MAC000002,Std,2012-10-12 00:30:00.0000000,abc,ACORN-A,Affluent", Reason::BadKwh),
             ("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1.2,ACORN-A,Affluent", Reason::BadKwh),
+            // Issue 15: what is not LCL data, however it is written.
+            // Only a whole header is a header: `LCLid` alone is a bad LCLid.
+            ("LCLid,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            ("LCLid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Affluent", Reason::BadLclid),
+            ("lclid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Acorn_grouped,x", Reason::FieldCount { expected: 6, found: 7 }),
+            ("LCLid,x", Reason::FieldCount { expected: 6, found: 2 }),
+            // A BOM anywhere but at the file's start (the reader removes that one).
+            ("\u{feff}MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::ByteOrderMark),
+            ("\u{feff}LCLid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Acorn_grouped", Reason::ByteOrderMark),
+            ("MAC000002,Std\u{feff},2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::ByteOrderMark),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,\u{feff}Affluent", Reason::ByteOrderMark),
+            // LCLids not of the release's form.
+            ("MAC000002\0,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            ("MAC\u{1}000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            ("mac000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            ("MAC00002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            ("MAC0000002x,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            ("MAC00000000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            ("MAC 000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadLclid),
+            // Control characters in the other text fields.
+            ("MAC000002,Std\u{7},2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::ControlCharacter),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A\0,Affluent", Reason::ControlCharacter),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affl\u{7f}uent", Reason::ControlCharacter),
+            // Years no reading of the trial can have.
+            ("MAC000002,Std,0000-01-01 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::YearOutOfRange),
+            ("MAC000002,Std,9999-12-31 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::YearOutOfRange),
+            ("MAC000002,Std,12/10/9999 00:30,0.1,ACORN-A,Affluent", Reason::YearOutOfRange),
+            ("MAC000002,Std,9999-02-30 00:30:00.0000000,0.1,ACORN-A,Affluent", Reason::BadDateTime),
+            // kWh beyond the bound, in every form.
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,999999999999,ACORN-A,Affluent", Reason::KwhOutOfRange),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,9e9,ACORN-A,Affluent", Reason::KwhOutOfRange),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,1e10,ACORN-A,Affluent", Reason::KwhOutOfRange),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,-1000.5,ACORN-A,Affluent", Reason::KwhOutOfRange),
+            ("MAC000002,Std,2012-10-12 00:30:00.0000000,\"1001\",ACORN-A,Affluent", Reason::KwhOutOfRange),
         ];
+        let ok = "MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent";
         for (line, reason) in cases {
-            assert_eq!(six(line).0, Line::Reject(reason), "{line}");
+            assert_eq!(six(line).0, Line::Reject(reason), "{line:?}");
+            // The same after an accepted row of the household: the run path rejects too.
+            let mut p = Parser::new(Layout::Six, None);
+            assert!(matches!(p.parse_line(ok.as_bytes()), Line::Row(_)));
+            assert_eq!(p.parse_line(line.as_bytes()), Line::Reject(reason), "after a row: {line:?}");
         }
+        // Each reason has its own text, so rejects.csv tells them apart.
+        let reasons: std::collections::BTreeSet<String> = cases.iter().map(|c| format!("{:?}", c.1)).collect();
+        let texts: std::collections::BTreeSet<String> = cases.iter().map(|c| c.1.to_string()).collect();
+        assert_eq!(texts.len(), reasons.len(), "{texts:?}");
         let mut p = Parser::new(Layout::Six, None);
         assert_eq!(
-            p.parse_line(b"MAC\xff002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent"),
+            p.parse_line(b"MAC000002,St\xff,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent"),
             Line::Reject(Reason::NotUtf8)
         );
+    }
+
+    /// Issue 15: rows at the bounds of the data's forms are accepted.
+    #[test]
+    fn rows_at_the_bounds_are_accepted() {
+        for (at, line) in [
+            ("LCLid", "MAC0000000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,Affluent"),
+            ("years", "MAC000002,Std,2000-01-01 00:00:00.0000000,0.1,ACORN-A,Affluent"),
+            ("years", "MAC000002,Std,2030-12-31 23:30:00.0000000,0.1,ACORN-A,Affluent"),
+            ("kWh", "MAC000002,Std,2012-10-12 00:30:00.0000000,1000,ACORN-A,Affluent"),
+            ("kWh", "MAC000002,Std,2012-10-12 00:30:00.0000000,-1e3,ACORN-A,Affluent"),
+        ] {
+            assert!(matches!(six(line).0, Line::Row(_)), "at the bound of {at}: {line}");
+        }
     }
 
     #[test]
@@ -566,6 +674,12 @@ mod tests {
             "",
             "LCLid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Acorn_grouped",
             "MAC000003,ToU,2012-10-13 03:30:00.0000000,1,ACORN-B,Affluent",
+            "MAC000003,ToU,9999-10-13 03:30:00.0000000,1,ACORN-B,Affluent",
+            "MAC000003,ToU,9999-10-13 04:00:00.0000000,1,ACORN-B,Affluent",
+            "MAC000003,ToU,2012-10-13 04:00:00.0000000,1e4,ACORN-B,Affluent",
+            "MAC000003,ToU,2012-10-13 04:00:00.0000000,1000.001,ACORN-B,Affluent",
+            "MAC000003,ToU,2012-10-13 04:00:00.0000000,1000,ACORN-B,Affluent",
+            "MAC000003,ToU,2012-10-13 04:00:00.0000000,1,ACORN-B,Affluent\u{0}",
         ];
         let mut continuing = Parser::new(Layout::Six, None);
         for line in lines {
@@ -622,10 +736,95 @@ mod tests {
     fn dictionary_keys_are_stable_across_runs() {
         let mut p = Parser::new(Layout::Six, None);
         let mut keys = Vec::new();
-        for id in ["MAC1", "MAC1", "MAC2", "MAC1", "MAC3", "MAC2"] {
+        for id in ["MAC000001", "MAC000001", "MAC000002", "MAC000001", "MAC000003", "MAC000002"] {
             let Line::Row(r) = p.parse_line(format!("{id},Std,2012-10-12 00:30:00.0000000,1,A,B").as_bytes()) else { panic!() };
             keys.push(r.lclid);
         }
         assert_eq!(keys, [0, 0, 1, 0, 2, 1]);
+    }
+
+    pub(crate) mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        pub(crate) const VALID: [&str; 4] = [
+            "MAC000002,Std,2012-10-12 00:30:00.0000000, 0 ,ACORN-A,Affluent\r",
+            "MAC000002,Std,2012-10-12 01:00:00.0000000,0.143 ,ACORN-A,Affluent\r",
+            "MAC000003,ToU,13/10/2012 00:30,Null,ACORN-U,ACORN-U",
+            "\"MAC000004\",Std,2013-01-01 23:30:00.0000000,\"1.5\",ACORN-,ACORN-",
+        ];
+
+        /// A valid line with a few bytes replaced, inserted or removed, from bytes that
+        /// matter to the parser.
+        pub(crate) fn mutated() -> impl Strategy<Value = Vec<u8>> {
+            let byte = prop_oneof![
+                Just(b','), Just(b'"'), Just(b'\r'), Just(b' '), Just(b'.'), Just(b'-'), Just(b'e'), Just(b':'),
+                Just(b'/'), Just(b'9'), Just(b'0'), Just(0u8), Just(0xEF), Just(b'L'), any::<u8>(),
+            ];
+            let edit = (0u8..3, any::<prop::sample::Index>(), byte);
+            (0..VALID.len(), proptest::collection::vec(edit, 0..4)).prop_map(|(v, edits)| {
+                let mut line = VALID[v].as_bytes().to_vec();
+                for (kind, at, b) in edits {
+                    let i = at.index(line.len() + 1);
+                    match kind {
+                        0 if i < line.len() => line[i] = b,
+                        1 => line.insert(i, b),
+                        _ if i < line.len() => {
+                            line.remove(i);
+                        }
+                        _ => {}
+                    }
+                }
+                line
+            })
+        }
+
+        /// What an accepted row promises: the data's forms and bounds.
+        fn check_row(p: &Parser, l: Line) -> Result<(), TestCaseError> {
+            if let Line::Row(r) = l {
+                prop_assert!(is_lclid(p.dicts.lclid.value(r.lclid).as_bytes()));
+                let year = r.dt.month.div_euclid(12) as u32;
+                prop_assert!(datetime::YEARS.contains(&year));
+                if let Kwh::Value(v) = r.kwh {
+                    prop_assert!(v.abs() <= kwh::MAX_KWH * kwh::MICRO);
+                }
+            }
+            Ok(())
+        }
+
+        fn same_as_fresh(lines: &[Vec<u8>]) -> Result<(), TestCaseError> {
+            let mut continuing = Parser::new(Layout::Six, None);
+            for line in lines {
+                let mut fresh = Parser::new(Layout::Six, None);
+                let want = fresh.parse_line(line);
+                let got = continuing.parse_line(line);
+                check_row(&continuing, got)?;
+                prop_assert_eq!(resolved(&continuing, got), resolved(&fresh, want), "{:?}", String::from_utf8_lossy(line));
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+            /// Any bytes: no panic, and a parser that has seen other lines (the run path)
+            /// decides every line as a fresh one does.
+            #[test]
+            fn arbitrary_bytes(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..90), 1..8)) {
+                same_as_fresh(&lines)?;
+            }
+
+            /// Valid lines with small mutations, after valid lines of the same household, so
+            /// the run path sees them: the same decisions as a fresh parser, and accepted rows
+            /// keep the data's forms and bounds.
+            #[test]
+            fn mutated_valid_lines(lines in proptest::collection::vec(mutated(), 1..12)) {
+                let mut with_runs = Vec::new();
+                for l in lines {
+                    with_runs.push(VALID[0].as_bytes().to_vec());
+                    with_runs.push(l);
+                }
+                same_as_fresh(&with_runs)?;
+            }
+        }
     }
 }

@@ -204,14 +204,13 @@ pub fn process_chunk(
             }
             let result = match event {
                 LineEvent::Text(line) => match parser.parse_line(line) {
-                    Line::Row(r) => {
-                        agg.add(&r);
+                    Line::Row(r) => agg.add(&r).and_then(|()| {
                         let stored = match &mut sink {
                             Some(s) => s.row(row_id(chunk.file_index, offset), &r, &parser.dicts),
                             None => Ok(()),
                         };
                         stored.and_then(|_| writer.push(&r, &parser.dicts))
-                    }
+                    }),
                     Line::Blank => {
                         agg.totals.blank_lines += 1;
                         Ok(())
@@ -249,7 +248,7 @@ pub fn process_chunk(
     let parquet_bytes = part.bytes;
     agg.totals.lines = read.lines;
     agg.totals.input_bytes = read.bytes;
-    let (aggregate, days) = agg.finish(&parser.dicts);
+    let (aggregate, days) = agg.finish(&parser.dicts)?;
 
     let hd_rel = household_day_partial_name(chunk.id);
     // Rows are stored before any file is committed: a committed part means stored rows.
@@ -296,4 +295,101 @@ pub fn process_chunk(
             write,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{Dim, JobAggregate, Stats, Totals};
+    use crate::chunk::plan;
+    use crate::input::resolve;
+    use crate::layout::HEADER_SIX;
+    use crate::parse::tests::properties::{mutated, VALID};
+    use crate::storage::Output;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    type Groups = Vec<((Dim, String, i32), Stats, usize)>;
+
+    /// A job's results, comparable whatever the chunking: totals, groups (with their
+    /// household counts), profile, and every reject as (line in the file, reason, raw).
+    type Results = (Totals, Groups, BTreeMap<(String, u8), (u64, i64)>, Vec<String>);
+
+    fn run(path: &Path, chunk_size: u64, out: &Path) -> Results {
+        let input = resolve(path.to_str().unwrap(), None).unwrap();
+        let output = Output::local(out);
+        output.prepare().unwrap();
+        let job = JobSpec {
+            output: output.clone(),
+            households: None,
+            settings: Settings::default(),
+            rows: None,
+        };
+        let mut agg = JobAggregate::default();
+        let mut rejects = Vec::new();
+        let mut lines_before = 0;
+        for c in plan(&input.files, chunk_size) {
+            let r = process_chunk(&job, &c, 1, "t", &mut |_| {}).unwrap();
+            let t = &r.aggregate.totals;
+            assert_eq!(t.lines, t.rows + t.rejected + t.header_lines + t.blank_lines, "chunk {} accounts for every line", c.id);
+            if let Some(csv) = output.read(&rejects_partial_name(c.id)).unwrap() {
+                for line in String::from_utf8(csv).unwrap().lines() {
+                    let (index, rest) = line.split_once(',').unwrap();
+                    rejects.push(format!("{},{rest}", lines_before + index.parse::<u64>().unwrap() + 1));
+                }
+            }
+            lines_before += t.lines;
+            agg.merge(&r.aggregate).unwrap();
+        }
+        let groups = agg.groups.iter().map(|(k, (s, h))| (k.clone(), *s, h.len())).collect();
+        (agg.totals, groups, agg.profile.clone(), rejects)
+    }
+
+    /// Issue 15: the report of an over-long line kept 256 bytes of it; like every other
+    /// reject it keeps the first 1,000, whatever the chunk size.
+    #[test]
+    fn an_over_long_line_keeps_its_first_thousand_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.csv");
+        let long = format!("MAC000002,Std,2012-10-12 00:30:00.0000000,0.1,ACORN-A,{}", "x".repeat(crate::chunk::MAX_LINE));
+        std::fs::write(&p, format!("{HEADER_SIX}\r\n{}\r\n{long}\r\n{}\r\n", VALID[1].trim_end(), VALID[2])).unwrap();
+        for chunk_size in [1 << 40, 100_000] {
+            let (totals, _, _, rejects) = run(&p, chunk_size, &dir.path().join(format!("out-{chunk_size}")));
+            assert_eq!((totals.rows, totals.rejected), (2, 1));
+            assert_eq!(rejects.len(), 1);
+            let raw = rejects[0].strip_prefix("3,line longer than 1 MiB,").unwrap();
+            assert_eq!(raw, csv_field(&format!("{}…", &long[..RAW_MAX])), "chunks of {chunk_size}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Valid, mutated, blank and header lines: every chunk accounts for each of its
+        /// lines, and the results (rejects and their line numbers included) are the same
+        /// whatever the chunk size.
+        #[test]
+        fn results_do_not_depend_on_the_chunk_size(
+            lines in proptest::collection::vec(prop_oneof![
+                4 => (0..VALID.len()).prop_map(|i| VALID[i].as_bytes().to_vec()),
+                4 => mutated(),
+                1 => Just(Vec::new()),
+                1 => Just(HEADER_SIX.as_bytes().to_vec()),
+            ], 1..60),
+            chunk_size in 20u64..1500,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("a.csv");
+            let mut text = format!("{HEADER_SIX}\r\n").into_bytes();
+            for l in &lines {
+                text.extend_from_slice(l);
+                text.push(b'\n');
+            }
+            std::fs::write(&p, &text).unwrap();
+            let whole = run(&p, 1 << 40, &dir.path().join("whole"));
+            let split = run(&p, chunk_size, &dir.path().join("split"));
+            prop_assert_eq!(whole.0.lines, text.iter().filter(|&&b| b == b'\n').count() as u64);
+            prop_assert_eq!(split, whole);
+        }
+    }
 }
