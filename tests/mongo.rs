@@ -157,7 +157,10 @@ fn readings_and_results_in_mongodb_with_no_duplicates_after_a_rerun(wire: Wire) 
     generate(&clean, 8, 20, 9, "six");
     make_messy(&clean, &messy);
     let out = dir.path().join("out");
-    run_into(&db, &messy, &out, &[]);
+    let o = run_into(&db, &messy, &out, &[]);
+    // FerretDB 1.24 cannot rename with dropTarget: one warning per job names the fallback.
+    let warnings = String::from_utf8_lossy(&o.stderr).matches("cannot rename with dropTarget (NotImplemented").count();
+    assert_eq!(warnings, usize::from(wire == Wire::Ferret), "{}", String::from_utf8_lossy(&o.stderr));
     let s = summary(&out);
     let rows = s["rows"].as_u64().unwrap();
     assert!(rows > 5_000 && s["rejected"].as_u64().unwrap() > 0);

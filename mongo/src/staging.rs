@@ -48,6 +48,14 @@ fn job_of(name: &str) -> Option<&str> {
 
 const NAMESPACE_EXISTS: i32 = 48;
 
+/// A server's refusal in one line: `NotImplemented (238): …`.
+fn reason(e: &Error) -> String {
+    match e.kind.as_ref() {
+        ErrorKind::Command(c) => format!("{} ({}): {}", c.code_name, c.code, c.message),
+        _ => crate::first_line(&e.to_string()),
+    }
+}
+
 fn code(e: &Error) -> Option<i32> {
     match e.kind.as_ref() {
         ErrorKind::Command(c) => Some(c.code),
@@ -197,7 +205,7 @@ impl Staging {
                     tracing::warn!(
                         "MongoDB at {} cannot rename with dropTarget ({}); falling back to dropping the live collection, then renaming: readers see no {to} for that moment",
                         crate::redact(&self.mongo.settings.uri),
-                        crate::first_line(&e.to_string())
+                        reason(&e)
                     );
                     self.no_drop_target.store(true, Ordering::Relaxed);
                 }
