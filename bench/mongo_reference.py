@@ -12,7 +12,14 @@ one MongoClient, and prints one JSON line: docs, seconds, docs/s and MB/s of BSO
 
 usage: bench/mongo_reference.py --uri mongodb://127.0.0.1:27017/ [--db power]
            [--collection readings] [--docs 1000000] [--threads 4] [--batch 10000]
-           [--start-id 0] [--keep]
+           [--start-id 0] [--keep] [--household-day PARQUET]
+
+With --household-day, the documents are instead those wattswarm's master loads into
+`household_day` from that `results/household_day.parquet`,
+
+    {_id: int64 (the row's place), lclid, day: datetime, readings: int64, kwh_sum: double, job}
+
+read with pyarrow before the timer starts, so both sides insert the same documents.
 
 Run it with the anchors venv (~/.cache/wattswarm-anchors/bin/python, which has pymongo).
 The collection is dropped first unless --keep. Each document is encoded to BSON in the
@@ -54,6 +61,22 @@ def batch(start, n):
     return docs, size
 
 
+def household_day_docs(path):
+    """The household_day documents of a results/household_day.parquet, as BSON, in order."""
+    import pyarrow.parquet as pq
+    t = pq.read_table(path)
+    lclid = t.column("lclid").to_pylist()
+    day = t.column("day").to_pylist()
+    readings = t.column("readings").to_pylist()
+    kwh = t.column("kwh_sum").to_pylist()
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    return [bson.encode({
+        "_id": Int64(i), "lclid": lclid[i],
+        "day": epoch + datetime.timedelta(days=(day[i] - datetime.date(1970, 1, 1)).days),
+        "readings": Int64(readings[i]), "kwh_sum": float(kwh[i]), "job": "reference",
+    }) for i in range(len(lclid))]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--uri", required=True)
@@ -64,7 +87,11 @@ def main():
     ap.add_argument("--batch", type=int, default=10_000)
     ap.add_argument("--start-id", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="do not drop the collection first")
+    ap.add_argument("--household-day", help="insert this household_day.parquet's documents instead")
     a = ap.parse_args()
+    prepared = household_day_docs(a.household_day) if a.household_day else None
+    if prepared is not None:
+        a.docs, a.start_id = len(prepared), 0
     if a.docs < 0 or a.threads < 1 or a.batch < 1:
         sys.exit("--docs must be >= 0, --threads and --batch >= 1")
 
@@ -85,7 +112,11 @@ def main():
         try:
             for s in starts[k::a.threads]:
                 n = min(a.batch, a.start_id + a.docs - s)
-                docs, size = batch(s, n)
+                if prepared is None:
+                    docs, size = batch(s, n)
+                else:
+                    raw = prepared[s:s + n]
+                    docs, size = [RawBSONDocument(r) for r in raw], sum(map(len, raw))
                 try:
                     coll.insert_many(docs, ordered=False)
                     inserted, dups = n, 0  # raw documents: inserted_ids stays empty

@@ -1,10 +1,13 @@
 //! MongoDB, where analysts query wattswarm's answers.
 //!
-//! * [`readings`]: the workers store every accepted row in `power.readings`, with unordered
-//!   bulk inserts and `_id`s that depend only on the row's place in its file, so a retried
-//!   or re-run chunk finds its rows already there instead of duplicating them;
-//! * [`results`]: the master upserts each aggregate into its own collection by its key,
-//!   creates the indexes analysts' queries need, and keeps one `power.jobs` document per job.
+//! * [`readings`]: the workers store every accepted row, with unordered bulk inserts and
+//!   `_id`s that depend only on the row's place in its file, so a retried chunk finds its
+//!   rows already there instead of duplicating them;
+//! * [`results`]: the master loads each aggregate into its own collection, creates the
+//!   indexes analysts' queries need, and keeps one `power.jobs` document per job;
+//! * [`staging`]: all of it goes into the job's own staging collections, swapped in by
+//!   rename at the job's end, so the database holds exactly one job's set;
+//! * `insert`: the bounded, unordered bulk loader both use.
 //!
 //! Every call runs on the I/O runtime of `wattswarm_core::hdfs` and is waited for
 //! synchronously, like the HDFS client: the pipeline around it is synchronous.
@@ -17,11 +20,15 @@ use serde::{Deserialize, Serialize};
 use wattswarm_core::hdfs::block_on;
 use wattswarm_core::retry::with_backoff;
 
+mod insert;
 pub mod readings;
 pub mod results;
+pub mod staging;
 
+pub use insert::Inserted;
 pub use readings::Readings;
 pub use results::{export_results, JobRecord};
+pub use staging::Staging;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MongoError {
@@ -36,6 +43,8 @@ pub enum MongoError {
     Failed { uri: String, what: String, reason: String },
     #[error("invalid MongoDB settings: {0}")]
     Invalid(String),
+    #[error("job {job}'s staging collections in MongoDB were removed by job {by}, which started on the same database while {job} was unfinished: its stored readings are gone, so it cannot finish. Run it afresh (another output, or remove this output's _state), and run one job at a time per mongo_database")]
+    Superseded { job: String, by: String },
 }
 
 /// How to reach MongoDB. The password never appears in `Debug`, messages or logs.
@@ -122,7 +131,7 @@ impl Mongo {
         self.client.database(&self.settings.database)
     }
 
-    fn failed(&self, what: impl Into<String>, e: impl std::fmt::Display) -> MongoError {
+    pub(crate) fn failed(&self, what: impl Into<String>, e: impl std::fmt::Display) -> MongoError {
         MongoError::Failed {
             uri: redact(&self.settings.uri),
             what: what.into(),
@@ -131,7 +140,7 @@ impl Mongo {
     }
 }
 
-fn first_line(s: &str) -> String {
+pub(crate) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or_default().chars().take(300).collect()
 }
 

@@ -6,25 +6,23 @@
 //! data has no zone) stored as a BSON date, so date operators and range queries work;
 //! `kwh` is a double, `null` when the file says `Null`.
 //!
-//! The chunk's parse loop hands rows over one at a time; they are encoded into batches and
-//! sent through a bounded channel to a task that keeps a few unordered `insert_many` calls
-//! in flight. Memory: `concurrency + 2` batches per chunk. A duplicate-key error means the
-//! row is already stored (an earlier attempt or run got there first) and is not an error;
-//! any other failure is retried with backoff, then fails the chunk, which the master
-//! hands out again.
+//! The chunk's parse loop hands rows over one at a time; they are encoded and loaded by a
+//! [`BulkLoad`] (unordered `insert_many`, a few in flight, `concurrency + 2` batches of
+//! memory per chunk). A duplicate-key error means the row is already stored (an earlier
+//! attempt got there first) and is not an error; any other failure is retried with
+//! backoff, then fails the chunk, which the master hands out again.
+//!
+//! The collection is the job's staging collection (`readings__<job>`, see
+//! [`crate::staging`]): the master names it, and swaps it in as `readings` at the end.
 use std::sync::Arc;
 
 use mongodb::bson::{doc, RawBson, RawDocumentBuf};
-use mongodb::error::ErrorKind;
 use mongodb::{Collection, IndexModel};
-use tokio::sync::mpsc;
-use tokio::task::JoinSet;
-use wattswarm_core::hdfs::io_runtime;
 use wattswarm_core::kwh::{self, Kwh};
 use wattswarm_core::parse::{Dicts, Row};
 use wattswarm_core::process::{RowSink, RowSinkFactory, SinkReport};
-use wattswarm_core::retry::Backoff;
 
+use crate::insert::BulkLoad;
 use crate::{Mongo, MongoError};
 
 /// The readings collection of a job.
@@ -35,109 +33,47 @@ pub struct Readings {
 }
 
 impl Readings {
+    /// The collection `mongo_readings_collection` names (a worker: the one its master named).
     pub fn new(mongo: Arc<Mongo>) -> Readings {
-        let coll = mongo.db().collection(&mongo.settings.readings);
+        let name = mongo.settings.readings.clone();
+        Readings::in_collection(mongo, &name)
+    }
+
+    /// The readings in `collection` of the database (the master: the job's staging one).
+    pub fn in_collection(mongo: Arc<Mongo>, collection: &str) -> Readings {
+        let coll = mongo.db().collection(collection);
         Readings { mongo, coll }
+    }
+
+    /// The collection's name.
+    pub fn collection(&self) -> &str {
+        self.coll.name()
     }
 
     /// `database.collection`.
     pub fn namespace(&self) -> String {
-        format!("{}.{}", self.mongo.settings.database, self.mongo.settings.readings)
+        format!("{}.{}", self.mongo.settings.database, self.coll.name())
     }
-}
-
-const DUPLICATE_KEY: i32 = 11000;
-
-/// Inserts one batch; returns how many documents were new and the seconds it took.
-/// Retries what is not a duplicate-key error with [`Backoff`] for `retry_seconds`.
-async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<(u64, f64), String> {
-    let started = std::time::Instant::now();
-    let mut backoff = Backoff::new(retry_seconds);
-    loop {
-        let err = match coll.insert_many(&batch).ordered(false).await {
-            Ok(r) => return Ok((r.inserted_ids.len() as u64, started.elapsed().as_secs_f64())),
-            Err(e) => e,
-        };
-        if let ErrorKind::InsertMany(ref m) = *err.kind {
-            let writes = m.write_errors.as_deref().unwrap_or_default();
-            if m.write_concern_error.is_none() && !writes.is_empty() && writes.iter().all(|w| w.code == DUPLICATE_KEY) {
-                return Ok(((batch.len() - writes.len()) as u64, started.elapsed().as_secs_f64()));
-            }
-        }
-        let reason = err.to_string().lines().next().unwrap_or_default().to_owned();
-        let Some(delay) = backoff.pause() else {
-            return Err(format!("inserting {} readings failed: {reason}", batch.len()));
-        };
-        tracing::warn!("inserting readings failed ({reason}); retrying in {delay:?}");
-        tokio::time::sleep(delay).await;
-    }
-}
-
-/// Runs the inserts of one chunk: at most `concurrency` in flight.
-async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<RawDocumentBuf>>, concurrency: usize, retry_seconds: u64) -> Result<SinkReport, String> {
-    let mut inflight = JoinSet::new();
-    let mut report = SinkReport::default();
-    let mut add = |r: Result<Result<(u64, f64), String>, tokio::task::JoinError>| -> Result<(), String> {
-        let (stored, seconds) = r.map_err(|e| e.to_string())??;
-        report.stored += stored;
-        report.write_seconds.push(seconds);
-        Ok(())
-    };
-    while let Some(batch) = rx.recv().await {
-        while inflight.len() >= concurrency {
-            add(inflight.join_next().await.expect("non-empty"))?;
-        }
-        inflight.spawn(insert(coll.clone(), batch, retry_seconds));
-    }
-    while let Some(r) = inflight.join_next().await {
-        add(r)?;
-    }
-    Ok(report)
 }
 
 impl RowSinkFactory for Readings {
     fn open(&self) -> wattswarm_core::Result<Box<dyn RowSink>> {
         let s = &self.mongo.settings;
-        let (tx, rx) = mpsc::channel(2);
-        let task = io_runtime().spawn(inserter(self.coll.clone(), rx, s.concurrency.max(1), s.retry_seconds));
         Ok(Box::new(ChunkReadings {
-            tx: Some(tx),
-            task: Some(task),
-            batch: Vec::with_capacity(s.batch),
-            batch_size: s.batch.max(1),
+            load: BulkLoad::open(self.coll.clone(), s.batch, s.concurrency, s.retry_seconds),
             namespace: self.namespace(),
         }))
     }
 }
 
 struct ChunkReadings {
-    tx: Option<mpsc::Sender<Vec<RawDocumentBuf>>>,
-    task: Option<tokio::task::JoinHandle<Result<SinkReport, String>>>,
-    batch: Vec<RawDocumentBuf>,
-    batch_size: usize,
+    load: BulkLoad,
     namespace: String,
 }
 
 impl ChunkReadings {
     fn error(&self, reason: impl std::fmt::Display) -> wattswarm_core::Error {
         wattswarm_core::Error::Sink(format!("MongoDB {}: {reason}", self.namespace))
-    }
-
-    fn send(&mut self) -> wattswarm_core::Result<()> {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(self.batch_size));
-        let tx = self.tx.as_ref().expect("open until finish");
-        if tx.blocking_send(batch).is_err() {
-            // The inserter stopped: it failed; its error says why.
-            return Err(self.wait().err().unwrap_or_else(|| self.error("the inserter stopped")));
-        }
-        Ok(())
-    }
-
-    fn wait(&mut self) -> wattswarm_core::Result<SinkReport> {
-        self.tx = None;
-        let task = self.task.take().ok_or_else(|| self.error("already finished"))?;
-        let joined = wattswarm_core::hdfs::block_on(task);
-        joined.map_err(|e| self.error(e))?.map_err(|e| self.error(e))
     }
 }
 
@@ -160,27 +96,17 @@ pub fn document(id: i64, r: &Row, d: &Dicts) -> RawDocumentBuf {
 
 impl RowSink for ChunkReadings {
     fn row(&mut self, id: i64, r: &Row, d: &Dicts) -> wattswarm_core::Result<()> {
-        self.batch.push(document(id, r, d));
-        if self.batch.len() >= self.batch_size {
-            self.send()?;
-        }
-        Ok(())
+        let doc = document(id, r, d);
+        self.load.push(doc).map_err(|e| self.error(e))
     }
 
-    fn finish(mut self: Box<Self>) -> wattswarm_core::Result<SinkReport> {
-        if !self.batch.is_empty() {
-            self.send()?;
-        }
-        self.wait()
-    }
-}
-
-impl Drop for ChunkReadings {
-    fn drop(&mut self) {
-        // A chunk that gave up: stop its inserts.
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
+    fn finish(self: Box<Self>) -> wattswarm_core::Result<SinkReport> {
+        let ns = self.namespace.clone();
+        let done = self.load.finish().map_err(|e| wattswarm_core::Error::Sink(format!("MongoDB {ns}: {e}")))?;
+        Ok(SinkReport {
+            stored: done.stored,
+            write_seconds: done.write_seconds,
+        })
     }
 }
 

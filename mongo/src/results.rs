@@ -1,15 +1,20 @@
-//! The results collections and `power.jobs`, written by the master.
+//! The results collections, written by the master into the job's staging set.
 //!
 //! Each aggregate has its own collection, one document per key, shaped like the rows of
-//! the JSON results, plus `job` (the job that wrote it). Documents are upserted by their
-//! key with the `update` command, 1,000 statements per call, so a re-run replaces and never
-//! duplicates; documents of keys a later job no longer has are then removed. The unique
-//! index on the key is also the index analysts' queries use (group and month; lclid and
+//! the JSON results, plus `job` (the job that wrote it) and an `_id` that is the row's
+//! place in its table (the results are deterministic, so a retried insert meets its own
+//! documents as duplicate keys instead of doubling them). The collections are the job's
+//! fresh staging ones (see [`crate::staging`]), so loading them is a plain unordered
+//! `insert_many`, several batches in flight, every table at once: no upsert, no
+//! clean-up of an earlier job's keys (the swap replaces the whole collection). A master
+//! that died during the export drops what it had written and loads the tables again.
+//! The unique index on the key, built after the load (one build is cheaper than updating
+//! it per insert), is also the index analysts' queries use (group and month; lclid and
 //! day).
 use std::sync::Arc;
 
 use arrow_array::{Array, Date32Array, Float64Array, Int64Array, StringArray};
-use mongodb::bson::{doc, Bson, Document};
+use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
 use mongodb::options::IndexOptions;
 use mongodb::IndexModel;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -18,6 +23,8 @@ use serde_json::Value;
 use wattswarm_core::hdfs::block_on;
 use wattswarm_core::storage::ParquetSource;
 
+use crate::insert::BulkLoad;
+use crate::staging::Staging;
 use crate::{Mongo, MongoError};
 
 /// One aggregate: its collection, key fields and rows (a JSON array of objects).
@@ -27,101 +34,130 @@ pub struct ResultSet<'a> {
     pub rows: &'a Value,
 }
 
-const STATEMENTS_PER_CALL: usize = 1000;
+/// The `household_day` collection's key.
+pub const HOUSEHOLD_DAY_KEY: &[&str] = &["lclid", "day"];
 
-/// Upserts `docs` into `collection` by `key`, tagging each with `job`; then removes the
-/// documents other jobs left. Returns the documents written. A document that cannot be
-/// made stops the export with its reason.
-fn upsert_all(m: &Mongo, collection: &str, key: &[&str], job: &str, docs: impl Iterator<Item = Result<Document, String>>) -> Result<u64, MongoError> {
-    let db = m.db();
-    let keys: Document = key.iter().map(|k| (k.to_string(), Bson::Int32(1))).collect();
-    let index = IndexModel::builder()
-        .keys(keys)
-        .options(IndexOptions::builder().unique(true).name(format!("{}_key", key.join("_"))).build())
-        .build();
-    let coll = db.collection::<Document>(collection);
-    block_on(async move { coll.create_index(index).await }).map_err(|e| m.failed(format!("create the key index of {collection}"), e))?;
+/// One table being loaded into its staging collection.
+struct TableLoad {
+    live: String,
+    staging: String,
+    key: Vec<String>,
+    load: BulkLoad,
+    docs: u64,
+    started: std::time::Instant,
+}
 
-    let mut written = 0u64;
-    let mut statements = Vec::with_capacity(STATEMENTS_PER_CALL);
-    let mut flush = |statements: &mut Vec<Document>| -> Result<(), MongoError> {
-        if statements.is_empty() {
-            return Ok(());
-        }
-        let n = statements.len() as u64;
-        let cmd = doc! {"update": collection, "updates": std::mem::take(statements), "ordered": false};
-        let db = db.clone();
-        let reply = block_on(async move { db.run_command(cmd).await }).map_err(|e| m.failed(format!("upsert into {collection}"), e))?;
-        if let Ok(errors) = reply.get_array("writeErrors") {
-            return Err(m.failed(format!("upsert into {collection}"), format!("{} write errors, the first: {:?}", errors.len(), errors.first())));
-        }
-        written += n;
-        Ok(())
-    };
-    for d in docs {
-        let mut d = d.map_err(|e| m.failed(format!("make the documents of {collection}"), e))?;
-        let q: Document = key.iter().map(|k| (k.to_string(), d.get(*k).cloned().unwrap_or(Bson::Null))).collect();
-        d.insert("job", job);
-        statements.push(doc! {"q": q, "u": d, "upsert": true});
-        if statements.len() >= STATEMENTS_PER_CALL {
-            flush(&mut statements)?;
-        }
+/// What the export did for one collection.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The live name.
+    pub collection: String,
+    pub docs: u64,
+    /// From the start of its load to its last insert (tables load at the same time).
+    pub seconds: f64,
+}
+
+impl TableLoad {
+    /// Drops what an earlier attempt left in the staging collection and starts its load.
+    fn open(m: &Mongo, staging: &Staging, live: &str, key: &[&str]) -> Result<TableLoad, MongoError> {
+        let name = staging.name(live);
+        staging.drop_collection(&name)?;
+        let s = &m.settings;
+        Ok(TableLoad {
+            live: live.to_owned(),
+            key: key.iter().map(|k| k.to_string()).collect(),
+            load: BulkLoad::open(m.db().collection(&name), s.batch, s.concurrency, s.retry_seconds),
+            staging: name,
+            docs: 0,
+            started: std::time::Instant::now(),
+        })
     }
-    flush(&mut statements)?;
-    let coll = db.collection::<Document>(collection);
-    let job = job.to_owned();
-    block_on(async move { coll.delete_many(doc! {"job": {"$ne": job}}).await })
-        .map_err(|e| m.failed(format!("remove stale documents from {collection}"), e))?;
-    Ok(written)
+
+    fn push(&mut self, m: &Mongo, doc: RawDocumentBuf) -> Result<(), MongoError> {
+        self.docs += 1;
+        let what = format!("insert into {}", self.staging);
+        self.load.push(doc).map_err(|e| m.failed(what, e))
+    }
+
+    /// Waits for its inserts, checks that every document is there once, builds the key index.
+    fn finish(self, m: &Mongo) -> Result<Loaded, MongoError> {
+        let TableLoad { live, staging, key, load, docs, started } = self;
+        let done = load.finish().map_err(|e| m.failed(format!("insert into {staging}"), e))?;
+        let seconds = started.elapsed().as_secs_f64();
+        if done.stored + done.duplicates != docs {
+            return Err(m.failed(format!("insert into {staging}"), format!("{docs} documents sent, {} stored", done.stored + done.duplicates)));
+        }
+        let keys: Document = key.iter().map(|k| (k.clone(), Bson::Int32(1))).collect();
+        let index = IndexModel::builder()
+            .keys(keys)
+            .options(IndexOptions::builder().unique(true).name(format!("{}_key", key.join("_"))).build())
+            .build();
+        let coll = m.db().collection::<Document>(&staging);
+        block_on(async move { coll.create_index(index).await }).map_err(|e| m.failed(format!("create the key index of {staging}"), e))?;
+        Ok(Loaded {
+            collection: live,
+            docs,
+            seconds,
+        })
+    }
 }
 
-fn json_docs(rows: &Value) -> impl Iterator<Item = Result<Document, String>> + '_ {
-    rows.as_array()
-        .into_iter()
-        .flatten()
-        .map(|v| mongodb::bson::to_document(v).map_err(|e| format!("{v}: {e}")))
+/// A JSON results row as a document: `_id` (its place in the table), its fields, `job`.
+fn json_doc(i: usize, row: &Value, job: &str) -> Result<RawDocumentBuf, String> {
+    let mut d = doc! {"_id": i as i64};
+    d.extend(mongodb::bson::to_document(row).map_err(|e| format!("{row}: {e}"))?);
+    d.insert("job", job);
+    RawDocumentBuf::from_document(&d).map_err(|e| format!("{row}: {e}"))
 }
 
-/// `results/household_day.parquet` as documents `{lclid, day: date, readings, kwh_sum}`,
-/// a batch at a time.
-fn household_days(file: ParquetSource) -> Result<impl Iterator<Item = Result<Document, String>>, String> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(8192).build())
-        .map_err(|e| e.to_string())?;
-    Ok(reader.flat_map(|batch| match batch.map_err(|e| e.to_string()).and_then(|b| batch_docs(&b)) {
-        Ok(docs) => docs.into_iter().map(Ok).collect::<Vec<_>>(),
-        Err(e) => vec![Err(e)],
-    }))
-}
-
-fn batch_docs(batch: &arrow_array::RecordBatch) -> Result<Vec<Document>, String> {
-    let bad = || "not the household_day schema".to_string();
+/// Appends the documents of one `household_day.parquet` batch,
+/// `{_id, lclid, day: date, readings, kwh_sum, job}`, numbering from `first`.
+fn household_day_docs(m: &Mongo, batch: &arrow_array::RecordBatch, first: u64, job: &str, mut add: impl FnMut(RawDocumentBuf) -> Result<(), MongoError>) -> Result<(), MongoError> {
+    let bad = || m.failed("read household_day.parquet", "not the household_day schema");
     let ids = batch.column(0).as_any().downcast_ref::<arrow_array::DictionaryArray<arrow_array::types::Int32Type>>().ok_or_else(bad)?;
     let values = ids.values().as_any().downcast_ref::<StringArray>().ok_or_else(bad)?;
     let days = batch.column(1).as_any().downcast_ref::<Date32Array>().ok_or_else(bad)?;
     let n = batch.column(2).as_any().downcast_ref::<Int64Array>().ok_or_else(bad)?;
     let sums = batch.column(3).as_any().downcast_ref::<Float64Array>().ok_or_else(bad)?;
-    Ok((0..batch.num_rows())
-        .map(|i| {
-            doc! {
-                "lclid": values.value(ids.keys().value(i) as usize),
-                "day": mongodb::bson::DateTime::from_millis(days.value(i) as i64 * 86_400_000),
-                "readings": n.value(i),
-                "kwh_sum": sums.value(i),
-            }
-        })
-        .collect())
+    for i in 0..batch.num_rows() {
+        let mut d = RawDocumentBuf::new();
+        d.append("_id", (first + i as u64) as i64);
+        d.append("lclid", values.value(ids.keys().value(i) as usize));
+        d.append("day", mongodb::bson::DateTime::from_millis(days.value(i) as i64 * 86_400_000));
+        d.append("readings", n.value(i));
+        d.append("kwh_sum", sums.value(i));
+        d.append("job", job);
+        add(d)?;
+    }
+    Ok(())
 }
 
-/// Writes every aggregate and the household-days. Returns documents written per collection.
-pub fn export_results(m: &Mongo, job: &str, sets: &[ResultSet<'_>], household_day: ParquetSource) -> Result<Vec<(String, u64)>, MongoError> {
-    let mut counts = Vec::new();
+/// Loads every aggregate and the household-days into the job's staging collections, all
+/// tables at once. Returns what was loaded per (live) collection.
+pub fn export_results(m: &Mongo, staging: &Staging, sets: &[ResultSet<'_>], household_day: ParquetSource) -> Result<Vec<Loaded>, MongoError> {
+    let job = staging.job();
+    let mut loads = Vec::new();
+    // The small tables are final: their loads run while household_day is read.
     for s in sets {
-        counts.push((s.collection.to_owned(), upsert_all(m, s.collection, s.key, job, json_docs(s.rows))?));
+        let mut t = TableLoad::open(m, staging, s.collection, s.key)?;
+        for (i, row) in s.rows.as_array().into_iter().flatten().enumerate() {
+            let d = json_doc(i, row, job).map_err(|e| m.failed(format!("make the documents of {}", s.collection), e))?;
+            t.push(m, d)?;
+        }
+        loads.push(t);
     }
-    let days = household_days(household_day).map_err(|e| m.failed("read household_day.parquet", e))?;
-    counts.push(("household_day".into(), upsert_all(m, "household_day", &["lclid", "day"], job, days)?));
-    Ok(counts)
+    let mut days = TableLoad::open(m, staging, "household_day", HOUSEHOLD_DAY_KEY)?;
+    let unreadable = |e: String| m.failed("read household_day.parquet", e);
+    let reader = ParquetRecordBatchReaderBuilder::try_new(household_day)
+        .and_then(|b| b.with_batch_size(8192).build())
+        .map_err(|e| unreadable(e.to_string()))?;
+    for batch in reader {
+        let batch = batch.map_err(|e| unreadable(e.to_string()))?;
+        let first = days.docs;
+        household_day_docs(m, &batch, first, job, |d| days.push(m, d))?;
+    }
+    loads.push(days);
+    loads.into_iter().map(|t| t.finish(m)).collect()
 }
 
 /// The `power.jobs` document of a job.
@@ -129,7 +165,8 @@ pub fn export_results(m: &Mongo, job: &str, sets: &[ResultSet<'_>], household_da
 pub struct JobRecord {
     #[serde(rename = "_id")]
     pub job: String,
-    /// `running`, `done` or `failed`.
+    /// `running`, `done`, `failed`, or `abandoned` (another job on the same database
+    /// removed its staging collections before it finished).
     pub status: String,
     pub started: mongodb::bson::DateTime,
     pub finished: Option<mongodb::bson::DateTime>,
@@ -143,16 +180,24 @@ pub struct JobRecord {
     pub summary: Option<Value>,
     /// Documents written per results collection.
     pub collections: Option<Value>,
+    /// Seconds each results collection's load took (they load at the same time).
+    pub load_seconds: Option<Value>,
+    /// The job's staging collections (`readings__<job>`, …), swapped in at its end.
+    pub staging: Vec<String>,
+    /// Seconds the MongoDB export took: the master's serial tail after the last chunk.
+    pub export_seconds: Option<f64>,
     pub error: Option<String>,
 }
 
 impl JobRecord {
-    /// Inserts or replaces this job's document.
+    /// Inserts this job's document or sets its fields (leaving the swap's own fields,
+    /// `swap_begun` and `swapped`, as [`Staging`] wrote them).
     pub fn save(&self, m: &Arc<Mongo>) -> Result<(), MongoError> {
-        let d = mongodb::bson::to_document(self).map_err(|e| m.failed("encode the job document", e))?;
-        let coll = m.db().collection::<Document>("jobs");
+        let mut d = mongodb::bson::to_document(self).map_err(|e| m.failed("encode the job document", e))?;
+        d.remove("_id");
+        let coll = m.db().collection::<Document>(crate::staging::JOBS);
         let id = self.job.clone();
-        block_on(async move { coll.replace_one(doc! {"_id": id}, d).upsert(true).await })
+        block_on(async move { coll.update_one(doc! {"_id": id}, doc! {"$set": d}).upsert(true).await })
             .map(|_| ())
             .map_err(|e| m.failed("save the job document", e))
     }

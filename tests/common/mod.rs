@@ -417,21 +417,42 @@ impl Drop for MiniDfs {
     }
 }
 
-/// A MongoDB-wire-compatible server (SecantusDB, from PyPI) on 127.0.0.1, with its data in
-/// a temporary folder. Installed by `scripts/test` into the anchors' virtual environment.
+/// Which MongoDB-wire server a [`WireDb`] runs. The MongoDB suites run on both, so nothing
+/// in wattswarm leans on one server's quirks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// SecantusDB (PyPI, Python), in the anchors' virtual environment.
+    Secantus,
+    /// FerretDB 1.24 (Go) on SQLite, built by `scripts/test`.
+    Ferret,
+}
+
+/// A MongoDB-wire-compatible server on 127.0.0.1, with its data in a temporary folder.
+/// Installed by `scripts/test` (SecantusDB into the anchors' virtual environment, FerretDB
+/// into `~/.cache/wattswarm-ferretdb`).
 pub struct WireDb {
     child: Option<std::process::Child>,
     dir: tempfile::TempDir,
     pub port: u16,
+    pub kind: Wire,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl WireDb {
+    /// SecantusDB.
     pub fn start() -> WireDb {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        WireDb::start_kind(Wire::Secantus)
+    }
+
+    pub fn start_kind(kind: Wire) -> WireDb {
         let mut db = WireDb {
             child: None,
             dir: tempfile::tempdir().unwrap(),
-            port,
+            port: free_port(),
+            kind,
         };
         db.up();
         db
@@ -443,21 +464,52 @@ impl WireDb {
 
     /// Starts the server (again) on the same port and data.
     pub fn up(&mut self) {
-        let venv = std::env::var("ANCHORS_VENV").unwrap_or_else(|_| format!("{}/.cache/wattswarm-anchors", std::env::var("HOME").unwrap()));
-        let child = Command::new(format!("{venv}/bin/secantusd-py"))
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--storage-path"])
-            .arg(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start secantusd-py from {venv} ({e}): run scripts/test, which installs it"));
+        let home = std::env::var("HOME").unwrap();
+        let child = match self.kind {
+            Wire::Secantus => {
+                let venv = std::env::var("ANCHORS_VENV").unwrap_or_else(|_| format!("{home}/.cache/wattswarm-anchors"));
+                Command::new(format!("{venv}/bin/secantusd-py"))
+                    .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--storage-path"])
+                    .arg(self.dir.path())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start secantusd-py from {venv} ({e}): run scripts/test, which installs it"))
+            }
+            Wire::Ferret => {
+                let bin = std::env::var("FERRETDB").unwrap_or_else(|_| format!("{home}/.cache/wattswarm-ferretdb/ferretdb"));
+                let dir = self.dir.path().display();
+                Command::new(&bin)
+                    .args(["--handler=sqlite", &format!("--sqlite-url=file:{dir}/"), &format!("--state-dir={dir}"), "--telemetry=disable"])
+                    .arg(format!("--listen-addr=127.0.0.1:{}", self.port))
+                    .args(["--debug-addr=127.0.0.1:0", "--log-level=WARN"])
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): run scripts/test, which builds it"))
+            }
+        };
         self.child = Some(child);
         let port = self.port;
         until(
             Duration::from_secs(60),
             Duration::from_millis(50),
             || std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
-            || "SecantusDB did not start".into(),
+            || format!("{:?} did not start", self.kind),
         );
+    }
+
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) the server: frozen, it holds every
+    /// client's request where it is.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let st = Command::new("kill").args([if frozen { "-STOP" } else { "-CONT" }, &pid]).status().unwrap();
+        assert!(st.success());
+    }
+
+    /// The names of the database's collections.
+    pub fn collections(&self) -> Vec<String> {
+        let mut v = self.with(async |db| db.list_collection_names().await.unwrap());
+        v.sort();
+        v
     }
 
     /// Kills the server (`kill -9`).
