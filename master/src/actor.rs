@@ -80,6 +80,8 @@ pub struct MasterActor {
     lock: Arc<OutputLock>,
     /// The job was finished before this master started: nothing to compute.
     finished_before: bool,
+    /// Merging the resumed reports failed (a sum overflowed): the job fails at start.
+    broken: Option<JobError>,
     /// Workers that completed at least one chunk (the summary's `workers`).
     contributors: std::collections::BTreeSet<String>,
     coord: Coordinator,
@@ -140,9 +142,12 @@ impl MasterActor {
         let mut parquet_bytes = 0;
         let mut bytes_at_start = 0;
         let mut days = DayMerges::new(lock.tag());
+        let mut broken = None;
         for r in &prepared.done {
             days.add(household_day_partial_name(r.chunk));
-            agg.merge(&r.aggregate);
+            if let Err(e) = agg.merge(&r.aggregate) {
+                broken.get_or_insert(JobError::from(e));
+            }
             lines[r.chunk as usize] = r.aggregate.totals.lines;
             parquet_bytes += r.parquet_bytes;
             bytes_at_start += r.aggregate.totals.input_bytes;
@@ -154,6 +159,7 @@ impl MasterActor {
             manifest: prepared.manifest.clone(),
             lock,
             finished_before: prepared.finished,
+            broken,
             contributors: Default::default(),
             lease_timeout: coordinator.lease_timeout,
             coord: Coordinator::new(prepared.chunks, &done_ids, coordinator),
@@ -292,7 +298,7 @@ impl MasterActor {
             metrics.publish_results(&tables);
             Ok::<_, JobError>(JobOutcome {
                 summary,
-                headline: headline(&agg),
+                headline: headline(&agg)?,
             })
         });
         ctx.spawn(fut.into_actor(self).map(|res, act, _| {
@@ -409,7 +415,9 @@ impl Actor for MasterActor {
                 );
             }
         });
-        if self.finished_before {
+        if let Some(e) = self.broken.take() {
+            self.fail_job(e);
+        } else if self.finished_before {
             self.report_finished_before();
         } else if self.coord.is_empty() {
             self.fail_job(JobError::Core(wattswarm_core::Error::NoInput("(every input file is empty)".into())));
@@ -555,7 +563,10 @@ impl MasterActor {
         w.bytes_done += report.aggregate.totals.input_bytes;
         self.contributors.insert(worker.to_owned());
         self.metrics.record(&report);
-        self.agg.merge(&report.aggregate);
+        if let Err(e) = self.agg.merge(&report.aggregate) {
+            self.fail_job(e.into());
+            return;
+        }
         self.lines[report.chunk as usize] = report.aggregate.totals.lines;
         self.parquet_bytes += report.parquet_bytes;
         self.days.add(household_day_partial_name(report.chunk));

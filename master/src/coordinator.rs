@@ -282,6 +282,7 @@ mod tests {
                 file_index: 0,
                 path: PathBuf::from("a.csv"),
                 layout: Layout::Six,
+                file: Default::default(),
                 start: id as u64 * 10,
                 end: id as u64 * 10 + 10,
             })

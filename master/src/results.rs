@@ -11,7 +11,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use wattswarm_core::aggregate::{Dim, JobAggregate, Stats};
+use wattswarm_core::aggregate::{add_count, add_kwh, Dim, JobAggregate, Stats};
 use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::datetime::{format_micros, format_month, format_slot};
 use wattswarm_core::kwh::{to_f64, MICRO};
@@ -142,34 +142,36 @@ pub fn is_result_file(name: &str) -> bool {
 /// One group-month's readings and micro-kWh, as the headline needs them.
 type GroupMonth<'a> = (Dim, &'a str, i32, u64, i64);
 
-fn headline_of<'a>(cells: impl Iterator<Item = GroupMonth<'a>> + Clone) -> Headline {
+fn headline_of<'a>(cells: impl Iterator<Item = GroupMonth<'a>> + Clone) -> Result<Headline> {
     let mut years: Vec<i32> = cells.clone().map(|c| c.2.div_euclid(12)).collect();
     years.sort_unstable();
     years.dedup();
-    let table = |dim: Dim| {
+    let table = |dim: Dim| -> Result<Vec<(String, Vec<Option<f64>>)>> {
         let mut by: BTreeMap<&str, BTreeMap<i32, (u64, i64)>> = BTreeMap::new();
         for (d, g, m, readings, kwh) in cells.clone() {
             if d == dim {
-                let c = by.entry(g).or_default().entry(m.div_euclid(12)).or_default();
-                c.0 += readings;
-                c.1 += kwh;
+                let y = m.div_euclid(12);
+                let c = by.entry(g).or_default().entry(y).or_default();
+                c.0 = add_count(c.0, readings, || format!("readings of {g} in {y}"))?;
+                c.1 = add_kwh(c.1, kwh, || format!("kWh of {g} in {y}"))?;
             }
         }
-        by.into_iter()
+        Ok(by
+            .into_iter()
             .map(|(g, ys)| {
                 let means = years.iter().map(|y| ys.get(y).and_then(|&(n, s)| mean(s, n))).collect();
                 (g.to_string(), means)
             })
-            .collect()
+            .collect())
     };
-    Headline {
-        by_acorn_grouped: table(Dim::AcornGrouped),
-        by_tariff: table(Dim::Tariff),
+    Ok(Headline {
+        by_acorn_grouped: table(Dim::AcornGrouped)?,
+        by_tariff: table(Dim::Tariff)?,
         years,
-    }
+    })
 }
 
-pub fn headline(agg: &JobAggregate) -> Headline {
+pub fn headline(agg: &JobAggregate) -> Result<Headline> {
     headline_of(agg.groups.iter().map(|((d, g, m), (s, _))| (*d, g.as_str(), *m, s.readings, s.kwh_sum)))
 }
 
@@ -203,7 +205,7 @@ pub fn finished_outcome(out: &Output) -> Result<(JobSummary, Headline)> {
             }
         }
     }
-    let headline = headline_of(rows.iter().map(|(d, g, m, n, k)| (*d, g.as_str(), *m, *n, *k)));
+    let headline = headline_of(rows.iter().map(|(d, g, m, n, k)| (*d, g.as_str(), *m, *n, *k)))?;
     Ok((summary, headline))
 }
 
@@ -374,8 +376,8 @@ fn merge_sorted(out: &Output, rels: &[String], mut emit: impl FnMut(&str, i32, u
             let (n, s) = c.values();
             match &mut cur {
                 Some((d, cn, cs)) if *d == day && cur_id == id => {
-                    *cn += n;
-                    *cs += s;
+                    *cn = add_count(*cn, n, || format!("readings of {id} on day {day}"))?;
+                    *cs = add_kwh(*cs, s, || format!("kWh of {id} on day {day}"))?;
                 }
                 _ => {
                     if let Some((d, cn, cs)) = cur {
@@ -457,7 +459,7 @@ pub fn write_results(
         out.remove(&format!("{RESULTS_DIR}/rejects.csv"))?;
     }
     let t = &agg.totals;
-    let kwh_sum: i64 = agg.groups.iter().filter(|(k, _)| k.0 == Dim::Tariff).map(|(_, (s, _))| s.kwh_sum).sum();
+    let kwh_sum = agg.kwh_sum()?;
     let summary = JobSummary {
         rows: t.rows,
         readings: t.readings,

@@ -128,19 +128,20 @@ mod tests {
         for l in lines {
             bytes += l.len() as u64 + 1;
             match p.parse_line(l.as_bytes()) {
-                Line::Row(r) => agg.add(&r),
+                Line::Row(r) => agg.add(&r).unwrap(),
                 Line::Blank => agg.totals.blank_lines += 1,
                 other => panic!("{other:?}"),
             }
         }
         agg.totals.lines = lines.len() as u64;
         agg.totals.input_bytes = bytes;
-        let (aggregate, _) = agg.finish(&p.dicts);
+        let (aggregate, _) = agg.finish(&p.dicts).unwrap();
         let spec = ChunkSpec {
             id: 3,
             file_index: 0,
             path: PathBuf::from("a.csv"),
             layout: Layout::Six,
+            file: Default::default(),
             start: 100,
             end: 100 + bytes,
         };
