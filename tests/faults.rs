@@ -5,7 +5,7 @@
 //! exact (the results equal an embedded run's, one part per chunk, no temporaries left)
 //! or refused with a message.
 //!
-//! `WATTSWARM_SOAK_ITERATIONS=N cargo test --release --test faults random_schedule` runs
+//! `WS_SOAK_ITERATIONS=N cargo test --release --test faults random_schedule` runs
 //! the random schedule N times (default 2, what CI runs) with seeds 1..=N.
 mod common;
 
@@ -431,7 +431,7 @@ fn schedule(d: &Data, seed: u64) -> u32 {
 #[test]
 fn random_schedule_of_kills_and_pauses_ends_exact() {
     let d = data();
-    let n: u64 = std::env::var("WATTSWARM_SOAK_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
+    let n: u64 = std::env::var("WS_SOAK_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     let mut kills = 0;
     for seed in 1..=n {
         let k = schedule(&d, seed);
