@@ -30,9 +30,14 @@ const CHUNK: &str = "256KiB";
 
 /// ~6 MB in about 25 chunks, and its embedded run.
 fn data() -> Data {
+    data_of(12, 120)
+}
+
+/// `households` × `days` of generated data in chunks of [`CHUNK`], and its embedded run.
+fn data_of(households: u32, days: u32) -> Data {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("lcl.csv");
-    generate(&csv, 12, 120, 5, "six");
+    generate(&csv, households, days, 5, "six");
     let base = dir.path().join("embedded");
     run_ok(&["--input", csv.to_str().unwrap(), "--output", base.to_str().unwrap(), "--quiet", "--chunk-size", CHUNK]);
     let chunks = read_json(&base.join("results/summary.json"))["chunks"].as_u64().unwrap() as usize;
@@ -349,7 +354,7 @@ impl Rng {
     }
 }
 
-/// One random schedule: a master and three workers on 127.0.0.1, and every 50-600 ms one
+/// One random schedule: a master and three workers on 127.0.0.1, and every 20-300 ms one
 /// of: `kill -9` a worker (a new one takes its place), `kill -9` the master (started again
 /// on the same output, so also inside the finish), `SIGSTOP` a worker past its lease and
 /// `SIGCONT` it, or nothing. Returns how many processes it killed.
@@ -384,7 +389,7 @@ fn schedule(d: &Data, seed: u64) -> u32 {
             start_master(&mut procs);
         }
         assert!(t.elapsed() < Duration::from_secs(150), "seed {seed}: the job did not end");
-        std::thread::sleep(Duration::from_millis(50 + rng.below(550)));
+        std::thread::sleep(Duration::from_millis(20 + rng.below(280)));
         if let Some((i, since)) = stopped {
             if since.elapsed() > Duration::from_millis(2500) {
                 signal(&procs.0[i], "-CONT");
@@ -430,7 +435,8 @@ fn schedule(d: &Data, seed: u64) -> u32 {
 
 #[test]
 fn random_schedule_of_kills_and_pauses_ends_exact() {
-    let d = data();
+    // ~40 MB in about 160 chunks: long enough for several kills in every schedule.
+    let d = data_of(40, 300);
     let n: u64 = std::env::var("WS_SOAK_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
     let mut kills = 0;
     for seed in 1..=n {
@@ -439,4 +445,5 @@ fn random_schedule_of_kills_and_pauses_ends_exact() {
         kills += k;
     }
     eprintln!("{n} schedules, {kills} kills, every one exact");
+    assert!(kills >= n as u32, "the schedules killed something: {kills} kills in {n}");
 }
