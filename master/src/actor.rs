@@ -516,35 +516,37 @@ pub enum ReportRefused {
 }
 
 impl MasterActor {
-    /// Checks a `Done` report: from the lease holder, of a chunk that exists, consistent
-    /// with its byte range, and with its files committed.
-    fn check_done(&self, worker: &str, report: &wattswarm_core::process::ChunkReport) -> Result<bool, ReportRefused> {
-        let (chunk, attempt) = (report.chunk, report.attempt);
-        let holder = self.coord.holder(chunk);
-        match holder {
-            Some((w, a)) if a == attempt && w != worker => {
-                return Err(ReportRefused::NotTheHolder {
-                    worker: worker.into(),
-                    chunk,
-                    attempt,
-                    holder: w.into(),
-                })
-            }
-            Some((_, a)) if a == attempt => {}
-            // An attempt that lost its lease (or a chunk that does not exist): late, ignored.
-            _ => return Ok(false),
+    /// Whether `worker`'s report of `attempt` of `chunk` comes from the lease holder:
+    /// `Ok(false)` for an attempt that lost its lease (late, ignored), an error for a
+    /// report of an attempt another worker holds.
+    fn held_by(&self, worker: &str, chunk: u32, attempt: u32) -> Result<bool, ReportRefused> {
+        match self.coord.holder(chunk) {
+            Some((w, a)) if a == attempt && w != worker => Err(ReportRefused::NotTheHolder {
+                worker: worker.into(),
+                chunk,
+                attempt,
+                holder: w.into(),
+            }),
+            Some((_, a)) => Ok(a == attempt),
+            None => Ok(false),
         }
+    }
+
+    /// Checks a held attempt's `Done` report: consistent with its byte range, and with its
+    /// files committed.
+    fn check_done(&self, report: &wattswarm_core::process::ChunkReport) -> Result<(), BadReport> {
+        let chunk = report.chunk;
         let spec = self.coord.spec(chunk).expect("a held chunk exists");
         crate::validate::check(report, spec)?;
         let missing = |what: &str| BadReport { chunk, reason: format!("its {what} is not in the output") };
         let committed = |rel: &str| self.output.exists(rel).unwrap_or(false);
         if !committed(&household_day_partial_name(chunk)) {
-            return Err(missing("household-day partial").into());
+            return Err(missing("household-day partial"));
         }
         if report.aggregate.totals.rejected > 0 && !committed(&wattswarm_core::storage::rejects_partial_name(chunk)) {
-            return Err(missing("rejects partial").into());
+            return Err(missing("rejects partial"));
         }
-        Ok(true)
+        Ok(())
     }
 
     fn accept_done(&mut self, worker: &str, report: Box<wattswarm_core::process::ChunkReport>, ctx: &mut Context<Self>) {
@@ -602,38 +604,33 @@ impl Handler<Report> for MasterActor {
         let w = self.seen(&msg.worker);
         w.bytes = 0;
         w.chunk_started = None;
-        match msg.outcome {
-            ChunkOutcome::Done(report) => match self.check_done(&msg.worker, &report) {
-                Ok(true) => self.accept_done(&msg.worker, report, ctx),
-                Ok(false) => {
+        let taken = self.take_report(&msg.worker, msg.outcome, ctx);
+        if let Err(e) = &taken {
+            tracing::warn!(worker = %msg.worker, "report refused: {e}");
+            self.metrics.reports_refused.inc();
+        }
+        taken
+    }
+}
+
+impl MasterActor {
+    fn take_report(&mut self, worker: &str, outcome: ChunkOutcome, ctx: &mut Context<Self>) -> Result<(), ReportRefused> {
+        match outcome {
+            ChunkOutcome::Done(report) => {
+                if !self.held_by(worker, report.chunk, report.attempt)? {
                     tracing::info!(chunk = report.chunk, attempt = report.attempt, "late report of an old attempt ignored");
                     self.metrics.stale_reports.inc();
+                } else if let Err(b) = self.check_done(&report) {
+                    self.attempt_failed(report.chunk, report.attempt, format!("its report was refused: {b}"));
+                    return Err(b.into());
+                } else {
+                    self.accept_done(worker, report, ctx);
                 }
-                Err(e) => {
-                    tracing::warn!(worker = %msg.worker, "report refused: {e}");
-                    self.metrics.reports_refused.inc();
-                    if let ReportRefused::Bad(b) = &e {
-                        self.attempt_failed(report.chunk, report.attempt, format!("its report was refused: {b}"));
-                    }
-                    return Err(e);
-                }
-            },
+            }
             ChunkOutcome::Failed { chunk, attempt, error } => {
-                match self.coord.holder(chunk) {
-                    Some((w, a)) if a == attempt && w != msg.worker => {
-                        let e = ReportRefused::NotTheHolder {
-                            worker: msg.worker.clone(),
-                            chunk,
-                            attempt,
-                            holder: w.into(),
-                        };
-                        tracing::warn!("report refused: {e}");
-                        self.metrics.reports_refused.inc();
-                        return Err(e);
-                    }
-                    _ => {}
-                }
-                tracing::warn!(chunk, attempt, worker = %msg.worker, "chunk failed: {error}");
+                // A late failure is stale to the coordinator too: nothing changes.
+                self.held_by(worker, chunk, attempt)?;
+                tracing::warn!(chunk, attempt, worker, "chunk failed: {error}");
                 self.attempt_failed(chunk, attempt, error);
             }
         }
