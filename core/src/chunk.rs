@@ -183,6 +183,10 @@ fn read_lines_with(
         len = filled + n;
         read_pos += n as u64;
         let eof = read_pos >= limit;
+        if read_pos < chunk.end {
+            // Short of the chunk's end, the next read is certain: this block's size at read_pos.
+            file.read_ahead(read_pos, (block as u64).min(limit - read_pos) as usize);
+        }
         let mut i = 0usize;
         if skipping {
             match memchr::memchr(b'\n', &buf[..len]) {

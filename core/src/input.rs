@@ -56,6 +56,13 @@ impl InputReader {
         }
     }
 
+    /// Hints that the next read is `len` bytes at `pos` (HDFS starts it now).
+    pub fn read_ahead(&self, pos: u64, len: usize) {
+        if let InputReader::Hdfs(r) = self {
+            r.read_ahead(pos, len);
+        }
+    }
+
     pub fn size(&self) -> Result<u64> {
         match self {
             InputReader::Local(f, path) => Ok(f.metadata().map_err(|e| Error::io("stat", path, e))?.len()),

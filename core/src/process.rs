@@ -265,10 +265,12 @@ pub fn process_chunk(
         out.discard(&rejects_rel, &tag);
         out.discard(&part_rel, &tag);
     } else {
+        // Every file is closed before the first commit: on HDFS the closes then overlap.
         let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
+        let rejects = rejects.map(|r| r.out.close()).transpose()?;
         out.commit(hd, &hd_rel)?;
         if let Some(r) = rejects {
-            out.commit(r.out.close()?, &rejects_rel)?;
+            out.commit(r, &rejects_rel)?;
         }
         // The part goes last: once it is visible, everything it depends on is too.
         out.commit(part, &part_rel)?;

@@ -55,11 +55,24 @@ enum WriterKind {
     Hdfs(Box<HdfsWriter>),
 }
 
-/// A closed temporary file, ready to commit.
+/// A closed temporary file, ready to commit. On HDFS its close may still be under way
+/// ([`hdfs::Closing`]): committing waits for it, so the files of one chunk close at the
+/// same time and the wait for the NameNode is paid once, not once per file.
 #[derive(Debug)]
 pub struct Written {
     temp: String,
     pub bytes: u64,
+    closing: Option<hdfs::Closing>,
+}
+
+impl Written {
+    /// Waits for the close to finish: the file is then whole and durable.
+    fn closed(mut self) -> Result<Written> {
+        if let Some(c) = self.closing.take() {
+            c.wait()?;
+        }
+        Ok(self)
+    }
 }
 
 impl FileWriter {
@@ -68,17 +81,24 @@ impl FileWriter {
         &self.shown
     }
 
-    /// Makes the file durable and closes it.
+    /// Makes the file durable and closes it (on HDFS: starts to; see [`Written`]).
     pub fn close(self) -> Result<Written> {
-        let bytes = match self.inner {
+        let (bytes, closing) = match self.inner {
             WriterKind::Local(w) => {
                 let f = w.into_inner().map_err(|e| Error::io("write", &self.shown, e.into_error()))?;
                 f.sync_all().map_err(|e| Error::io("sync", &self.shown, e))?;
-                f.metadata().map_err(|e| Error::io("stat", &self.shown, e))?.len()
+                (f.metadata().map_err(|e| Error::io("stat", &self.shown, e))?.len(), None)
             }
-            WriterKind::Hdfs(w) => w.close()?,
+            WriterKind::Hdfs(w) => {
+                let (bytes, closing) = w.start_close()?;
+                (bytes, Some(closing))
+            }
         };
-        Ok(Written { temp: self.temp, bytes })
+        Ok(Written {
+            temp: self.temp,
+            bytes,
+            closing,
+        })
     }
 }
 
@@ -266,6 +286,7 @@ impl Output {
 
     /// Moves a closed temporary file into place, unless another attempt already did.
     pub fn commit(&self, written: Written, rel: &str) -> Result<Commit> {
+        let written = written.closed()?;
         match &self.root {
             Root::Local(root) => {
                 let (temp, dest) = (root.join(&written.temp), root.join(rel));
@@ -298,6 +319,7 @@ impl Output {
 
     /// Moves a closed temporary file into place, replacing what is there.
     pub fn replace(&self, written: Written, rel: &str) -> Result<()> {
+        let written = written.closed()?;
         match &self.root {
             Root::Local(root) => {
                 let dest = root.join(rel);
