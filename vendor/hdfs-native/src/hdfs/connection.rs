@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use chrono::{TimeDelta, prelude::*};
-use crc::{CRC_32_ISCSI, CRC_32_ISO_HDLC, Crc, Table};
+use crc::{CRC_32_ISO_HDLC, Crc, Table};
 use log::{debug, warn};
 use once_cell::sync::Lazy;
 use prost::Message;
@@ -35,7 +35,33 @@ const MAX_PACKET_HEADER_SIZE: usize = 33;
 const DATANODE_CACHE_EXPIRY: TimeDelta = TimeDelta::seconds(3);
 
 const CRC32: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISO_HDLC);
-const CRC32C: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
+// wattswarm patch: CRC32C (HDFS's default checksum) with the `crc32c` crate, which uses the
+// CPU's CRC instructions (SSE 4.2, ARMv8 CRC) and falls back to tables elsewhere: about 4x
+// the `crc` crate's slice-by-16 tables, on every byte read or written (see PATCHED.md).
+#[derive(Clone, Copy)]
+pub(crate) struct Crc32c;
+
+impl Crc32c {
+    pub(crate) fn checksum(&self, data: &[u8]) -> u32 {
+        crc32c::crc32c(data)
+    }
+}
+
+const CRC32C: Crc32c = Crc32c;
+
+enum Algorithm {
+    Crc32,
+    Crc32c,
+}
+
+impl Algorithm {
+    fn checksum(&self, data: &[u8]) -> u32 {
+        match self {
+            Algorithm::Crc32 => CRC32.checksum(data),
+            Algorithm::Crc32c => CRC32C.checksum(data),
+        }
+    }
+}
 
 pub(crate) static DATANODE_CACHE: Lazy<DatanodeConnectionCache> =
     Lazy::new(DatanodeConnectionCache::new);
@@ -490,8 +516,8 @@ impl ReadPacket {
         // Verify the checksums if they were requested
         if let Some(info) = checksum_info {
             let algorithm = match info.checksum.r#type() {
-                hdfs::ChecksumTypeProto::ChecksumCrc32 => Some(&CRC32),
-                hdfs::ChecksumTypeProto::ChecksumCrc32c => Some(&CRC32C),
+                hdfs::ChecksumTypeProto::ChecksumCrc32 => Some(Algorithm::Crc32),
+                hdfs::ChecksumTypeProto::ChecksumCrc32c => Some(Algorithm::Crc32c),
                 hdfs::ChecksumTypeProto::ChecksumNull => None,
             };
 
@@ -639,7 +665,7 @@ impl WritePacket {
 
         let checksum_count = self.data.len().div_ceil(self.bytes_per_checksum);
         let mut checksum = BytesMut::with_capacity(checksum_count * CHECKSUM_BYTES);
-        let mut digest = CRC32C.digest();
+        let mut digest = 0u32;
         let mut bytes_in_checksum_chunk = 0;
 
         for segment in self.data.iter() {
@@ -649,20 +675,20 @@ impl WritePacket {
                     self.bytes_per_checksum - bytes_in_checksum_chunk,
                     remaining.len(),
                 );
-                digest.update(&remaining[..bytes_to_hash]);
+                digest = crc32c::crc32c_append(digest, &remaining[..bytes_to_hash]);
                 remaining = &remaining[bytes_to_hash..];
                 bytes_in_checksum_chunk += bytes_to_hash;
 
                 if bytes_in_checksum_chunk == self.bytes_per_checksum {
-                    checksum.put_u32(digest.finalize());
-                    digest = CRC32C.digest();
+                    checksum.put_u32(digest);
+                    digest = 0;
                     bytes_in_checksum_chunk = 0;
                 }
             }
         }
 
         if bytes_in_checksum_chunk != 0 {
-            checksum.put_u32(digest.finalize());
+            checksum.put_u32(digest);
         }
 
         checksum.freeze()
