@@ -416,7 +416,8 @@ fn compose_autoscaler_adds_workers_that_compose_owns() {
     // master reads only this.
     let input = r.data().join("lcl.csv");
     common::generate(&input, HOUSEHOLDS.parse().unwrap(), DAYS.parse().unwrap(), 2, "six");
-    let gid = ok(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
+    // The socket's group as docker-compose.autoscale.yml says to read it.
+    let gid = docker(&["run", "--rm", "-v", "/var/run/docker.sock:/s", "--entrypoint", "stat", "wattswarm:latest", "-c", "%g", "/s"]);
     let p = Project::new(
         "a",
         &r.data(),
@@ -594,4 +595,51 @@ fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
     let scraped = prom_range(&["docker", "exec", &prom], "up{job=\"wattswarm-worker\"}", started);
     assert!(scraped.len() >= 3, "Prometheus scraped the three worker tasks: {scraped:?}");
     assert_dashboards_have_data(&["docker", "exec", &prom], started);
+}
+
+/// A file in the repository's data/ for one test, removed however the test ends.
+struct DataFile(PathBuf);
+
+impl Drop for DataFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `docker build` of images/wattswarm/Dockerfile as a user runs it, with the CI stand-in
+/// for the official Rust image (classic builder, as docker-compose 1.29 uses): its output.
+fn build_image() -> String {
+    let o = Command::new("docker")
+        .current_dir(repo())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-f", "images/wattswarm/Dockerfile", "--build-arg", "RUST_IMAGE=wattswarm-ci/rust", "-t", "wattswarm-ci/rebuilt", "."])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "docker build failed:\n{}", text(&o));
+    text(&o)
+}
+
+/// The Dockerfile's own build stage (scripts/test built wattswarm:latest with it, and the
+/// other tests run that image): with an 11 GB file in ./data the context stays the source,
+/// and a change under data/ rebuilds nothing, so the result is the very same image.
+#[test]
+fn dockerfile_context_is_the_source_and_a_data_change_rebuilds_nothing() {
+    let big = DataFile(repo().join("data/ci-11g-sparse.csv"));
+    ok(Command::new("truncate").args(["-s", "11G", big.0.to_str().unwrap()]));
+    let first = build_image();
+    // The classic builder says how much it sends: the source, a few MB, never the data.
+    let sent = first.lines().find_map(|l| l.strip_prefix("Sending build context to Docker daemon")).expect("the context's size").trim().to_owned();
+    let mb: f64 = sent.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse().unwrap();
+    assert!(sent.ends_with("kB") || (sent.ends_with("MB") && mb < 20.0), "context of {sent}");
+    let id = |tag: &str| docker(&["image", "inspect", "-f", "{{.Id}}", tag]).trim().to_owned();
+    assert_eq!(id("wattswarm-ci/rebuilt"), id("wattswarm:latest"), "the same tree builds the same image:\n{first}");
+
+    // A change under data/: every step from the cache, no crate compiled again.
+    ok(Command::new("truncate").args(["-s", "12G", big.0.to_str().unwrap()]));
+    std::fs::write(repo().join("data/ci-new.csv"), "LCLid\n").unwrap();
+    let _new = DataFile(repo().join("data/ci-new.csv"));
+    let second = build_image();
+    assert!(!second.contains("Running in"), "a step ran again after a change under data/:\n{second}");
+    assert_eq!(id("wattswarm-ci/rebuilt"), id("wattswarm:latest"));
+    let _ = Command::new("docker").args(["image", "rm", "wattswarm-ci/rebuilt"]).output();
 }
