@@ -56,16 +56,20 @@ pub fn resolve_input(s: &Settings) -> Result<(input::Input, String)> {
 }
 
 pub fn job_options(s: &Settings, workers: usize, input_bytes: u64) -> Result<JobOptions> {
+    let chunk_size = match s.chunk_size {
+        0 => crate::settings::auto_chunk_size(input_bytes),
+        n => n,
+    };
+    // The job's record says the size it used, `auto` or not.
+    let mut public_config = s.public_config();
+    public_config["chunk_size"] = chunk_size.into();
     Ok(JobOptions {
         output: s.output.clone(),
         mongo: s.mongo()?,
         mongo_readings: s.mongo_readings,
-        public_config: s.public_config(),
+        public_config,
         workers,
-        chunk_size: match s.chunk_size {
-            0 => crate::settings::auto_chunk_size(input_bytes),
-            n => n,
-        },
+        chunk_size,
         settings: s.job_settings(),
         coordinator: CoordinatorConfig {
             lease_timeout: Duration::from_secs(s.lease_timeout_seconds),
