@@ -47,7 +47,7 @@ pub struct JobArgs {
     /// Output: a folder or hdfs://NAMENODE:PORT/path (Parquet parts, results/, _SUCCESS). [default: ./wattswarm-out]
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Bytes per chunk, e.g. 134217728, 128MiB, 64MB. [default: 128MiB]
+    /// Bytes per chunk, e.g. 134217728, 128MiB, 64MB, or auto (about 64 chunks, 4 to 128 MiB each). [default: 128MiB]
     #[arg(long)]
     pub chunk_size: Option<String>,
     /// informations_households.csv, for the 4-column layout. [default: found beside the input]
@@ -83,6 +83,9 @@ pub struct MasterArgs {
     /// Seconds without a heartbeat after which a chunk goes to another worker. [default: 30]
     #[arg(long)]
     pub lease_timeout: Option<u64>,
+    /// Read this file, folder or glob instead when --input holds no data (the stack's generated demo); when both hold data, --input's is used and the master says so.
+    #[arg(long)]
+    pub fallback_input: Option<String>,
     /// Exit when the job is done instead of serving its status and metrics on.
     #[arg(long)]
     pub exit_when_done: bool,

@@ -14,6 +14,7 @@ pub fn master(args: MasterArgs) -> Result<()> {
     flags
         .set("listen", args.listen.clone())
         .set("advertise", args.advertise.clone())
+        .set("fallback_input", args.fallback_input.clone())
         .set("lease_timeout_seconds", args.lease_timeout)
         .flag("exit_when_done", args.exit_when_done)
         .set("autoscale", args.autoscale.clone());
@@ -28,7 +29,7 @@ pub fn master(args: MasterArgs) -> Result<()> {
         listen,
         advertise: s.advertise.clone(),
         token,
-        job: job_options(&s, 0)?,
+        job: job_options(&s, 0, input.bytes())?,
         exit_when_done: s.exit_when_done,
         autoscale: s.autoscale.as_deref().map(str::parse).transpose().map_err(anyhow::Error::msg)?,
         worker_service: s.docker_worker_service.clone(),

@@ -28,23 +28,48 @@ fn sample_path() -> Result<PathBuf> {
     Ok(p)
 }
 
-/// The checked input of a job, and what `--input` said (the sample when nothing).
+/// The checked input of a job, and what `--input` said (the sample when nothing). With
+/// `fallback_input`, an input that holds no data gives way to the fallback (the stack's
+/// generated demo); the user's data always wins, and the message says which was read.
 pub fn resolve_input(s: &Settings) -> Result<(input::Input, String)> {
     let spec = match &s.input {
         Some(i) => i.clone(),
         None => sample_path()?.to_string_lossy().into_owned(),
     };
-    Ok((input::resolve(&spec, s.households.as_deref())?, spec))
+    let primary = input::resolve(&spec, s.households.as_deref());
+    let Some(fallback) = &s.fallback_input else {
+        return Ok((primary?, spec));
+    };
+    match primary {
+        Err(wattswarm_core::Error::NoInput(why)) => {
+            eprintln!("wattswarm: no data in {why}; reading the generated demo data in {fallback} instead");
+            Ok((input::resolve(fallback, s.households.as_deref())?, fallback.clone()))
+        }
+        Ok(found) => {
+            if input::expand(fallback).is_ok() {
+                eprintln!("wattswarm: reading your data in {spec}; the generated demo data in {fallback} is not read");
+            }
+            Ok((found, spec))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
-pub fn job_options(s: &Settings, workers: usize) -> Result<JobOptions> {
+pub fn job_options(s: &Settings, workers: usize, input_bytes: u64) -> Result<JobOptions> {
+    let chunk_size = match s.chunk_size {
+        0 => crate::settings::auto_chunk_size(input_bytes),
+        n => n,
+    };
+    // The job's record says the size it used, `auto` or not.
+    let mut public_config = s.public_config();
+    public_config["chunk_size"] = chunk_size.into();
     Ok(JobOptions {
         output: s.output.clone(),
         mongo: s.mongo()?,
         mongo_readings: s.mongo_readings,
-        public_config: s.public_config(),
+        public_config,
         workers,
-        chunk_size: s.chunk_size,
+        chunk_size,
         settings: s.job_settings(),
         coordinator: CoordinatorConfig {
             lease_timeout: Duration::from_secs(s.lease_timeout_seconds),
@@ -59,13 +84,13 @@ pub fn run(args: RunArgs) -> Result<()> {
     let s = Settings::load(args.job.config.as_deref(), &flags, None)?;
     let (input, spec) = resolve_input(&s)?;
     let workers = s.workers();
-    let opts = job_options(&s, workers)?;
+    let opts = job_options(&s, workers, input.bytes())?;
     if !s.quiet {
         eprintln!(
             "wattswarm: {} file(s), {:.1} MB from {spec}, {workers} workers, chunks of {} MiB, output {}",
             input.files.len(),
             input.bytes() as f64 / 1e6,
-            s.chunk_size >> 20,
+            opts.chunk_size >> 20,
             s.output.display()
         );
     }

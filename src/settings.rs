@@ -34,10 +34,13 @@ impl std::fmt::Debug for Secret {
 pub struct Settings {
     /// File, folder or glob; none: the shipped sample.
     pub input: Option<String>,
+    /// `master`: read this instead when `input` holds no data (the stack's generated demo).
+    pub fallback_input: Option<String>,
     pub output: PathBuf,
     /// Worker actors of `run`; none: the number of cores.
     pub workers: Option<usize>,
-    #[serde(deserialize_with = "bytes")]
+    /// Bytes per chunk; 0 (`auto`): derived from the input's size (`auto_chunk_size`).
+    #[serde(deserialize_with = "chunk_bytes")]
     pub chunk_size: u64,
     pub households: Option<PathBuf>,
     pub quiet: bool,
@@ -105,6 +108,7 @@ impl Default for Settings {
         let chunk = wattswarm_core::process::Settings::default();
         Settings {
             input: None,
+            fallback_input: None,
             output: PathBuf::from("wattswarm-out"),
             workers: None,
             chunk_size: 128 << 20,
@@ -175,6 +179,22 @@ fn bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
         Size::N(_) => Err(serde::de::Error::custom("a size must be positive")),
         Size::S(s) => parse_bytes(&s).map_err(serde::de::Error::custom),
     }
+}
+
+/// A size, or `auto` (0).
+fn chunk_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = serde_json::Value::deserialize(d)?;
+    if v.as_str().is_some_and(|s| s.trim().eq_ignore_ascii_case("auto")) {
+        return Ok(0);
+    }
+    bytes(v).map_err(serde::de::Error::custom)
+}
+
+/// `chunk_size = "auto"`: about 64 chunks, so that the workers a student starts all get
+/// work and a job lasts long enough to watch, within 4 MiB and 128 MiB, in whole MiB.
+pub fn auto_chunk_size(input_bytes: u64) -> u64 {
+    let mib = 1 << 20;
+    (input_bytes / 64).div_ceil(mib).clamp(4, 128) * mib
 }
 
 fn opt_bytes<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -340,6 +360,16 @@ mod tests {
         assert!(parse_bytes("12XB").unwrap_err().contains("unknown size unit"));
         assert!(parse_bytes("0").is_err());
         assert!(parse_bytes("lots").is_err());
+    }
+
+    #[test]
+    fn auto_chunk_size_cuts_about_64_chunks_within_4_and_128_mib() {
+        let s = Settings::load(None, &Overrides::default(), env(&[("WATTSWARM_CHUNK_SIZE", "auto")])).unwrap();
+        assert_eq!(s.chunk_size, 0, "auto");
+        // The stack's demo, 300 households (618 MB): 59 chunks of 10 MiB.
+        assert_eq!(auto_chunk_size(617_929_607), 10 << 20);
+        assert_eq!(auto_chunk_size(1_000), 4 << 20, "a small file: one 4 MiB chunk");
+        assert_eq!(auto_chunk_size(11_600_000_000), 128 << 20, "the full file: the default 128 MiB");
     }
 
     #[test]

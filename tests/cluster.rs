@@ -306,3 +306,21 @@ fn on_hdfs_and_mongodb_a_killed_worker_leaves_no_partial_part_and_no_duplicate()
     let rows = common::read_json(&back.join("results/summary.json"))["rows"].as_u64().unwrap();
     assert_eq!(db.count("readings"), rows, "every reading once, though chunk {chunk}'s worker died mid-chunk");
 }
+
+/// The stack's demo data (`--fallback-input`) is read only when `--input` holds no CSV;
+/// when both hold data the job is the user's alone, never a mix of the two.
+#[test]
+fn the_fallback_input_is_read_only_when_the_input_holds_no_data() {
+    let (user, demo) = (data(3), data(4));
+    let empty = user.root.join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for (name, input, want) in [("no-user-data", &empty, &demo.want), ("both", &user.csv, &user.want)] {
+        let mut procs = Procs::default();
+        let out = user.root.join(name);
+        let extra = ["--chunk-size", "1MiB", "--fallback-input", demo.csv.to_str().unwrap()];
+        let m = Master::start(&mut procs, free_port(), input, &out, &extra);
+        procs.0.push(worker(&m.url, "w", free_port()));
+        m.wait_done(Duration::from_secs(60));
+        assert_same_results(&out, want);
+    }
+}

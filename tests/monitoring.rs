@@ -58,7 +58,7 @@ const HISTOGRAMS: &[&str] = &[
 
 /// The Grafana variables the dashboards may use, and what the end-to-end test puts in
 /// their place before it sends a query to Prometheus. A new variable needs a value there.
-const VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "1m"), ("$__interval", "15s"), ("$worker", ".*")];
+const VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"), ("$worker", ".*")];
 
 fn monitoring() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring")
@@ -181,9 +181,10 @@ fn queries(all: &[Dashboard]) -> Vec<(String, String, String)> {
 #[test]
 fn dashboards_are_consistent_with_the_provisioned_datasource() {
     let ds_yaml = read(&monitoring().join("grafana/provisioning/datasources/prometheus.yml"));
-    let uid = yaml_value(&ds_yaml, "uid");
     assert_eq!(yaml_value(&ds_yaml, "type"), "prometheus");
-    let datasource = serde_json::json!({"type": "prometheus", "uid": uid});
+    // Panels name the datasource through the dashboard's `datasource` variable, never a
+    // uid: imported into another Grafana, the dashboard picks that one's Prometheus.
+    let datasource = serde_json::json!({"type": "prometheus", "uid": "${datasource}"});
     let provider = read(&monitoring().join("grafana/provisioning/dashboards/wattswarm.yml"));
     assert_eq!(yaml_value(&provider, "path"), "/var/lib/grafana/dashboards", "where the compose file mounts the dashboards");
 
@@ -217,7 +218,12 @@ fn dashboards_are_consistent_with_the_provisioned_datasource() {
                 assert!(!expr.trim().is_empty(), "{f}: panel {title:?}, target {}: empty expr", t["refId"]);
             }
         }
-        for v in j["templating"]["list"].as_array().into_iter().flatten() {
+        let vars = j["templating"]["list"].as_array().unwrap_or_else(|| panic!("{f}: no variables"));
+        assert!(
+            vars.iter().any(|v| v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"),
+            "{f}: no `datasource` variable of type prometheus"
+        );
+        for v in vars {
             if v["type"] == "query" {
                 assert_eq!(v["datasource"], datasource, "{f}: variable {}", v["name"]);
                 let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap_or("");

@@ -65,11 +65,19 @@ impl Reference {
         self.dir.path().join("data")
     }
 
-    /// `wattswarm run` over the same folder and chunk size, into `embedded/`.
-    fn embedded(&self, chunk_size: &str) -> PathBuf {
+    /// `wattswarm run` over `input` (a file or folder) with the stack's chunk size, into
+    /// `embedded/`.
+    fn embedded(&self, input: &Path) -> PathBuf {
         let out = self.dir.path().join("embedded");
-        run_ok(&["--input", self.data().to_str().unwrap(), "--output", out.to_str().unwrap(), "--chunk-size", chunk_size, "--quiet"]);
+        run_ok(&["--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--chunk-size", CHUNK, "--quiet"]);
         out
+    }
+
+    /// The stack's generated demo file, copied out of `container`'s /demo.
+    fn demo_from(&self, container: &str) -> PathBuf {
+        let to = self.dir.path().join("demo.csv");
+        docker(&["cp", &format!("{container}:/demo/lcl-generated.csv"), to.to_str().unwrap()]);
+        to
     }
 }
 
@@ -102,7 +110,8 @@ fn dashboard_exprs() -> Vec<String> {
             Value::Object(m) => {
                 if let Some(Value::String(e)) = m.get("expr") {
                     if !e.trim().is_empty() {
-                        out.push(e.replace("$__rate_interval", "1m").replace("$__interval", "15s").replace("$worker", ".*"));
+                        let vars = [("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"), ("$worker", ".*")];
+                        out.push(vars.iter().fold(e.clone(), |e, (var, value)| e.replace(var, value)));
                     }
                 }
                 m.values().for_each(|v| walk(v, out));
@@ -164,13 +173,14 @@ struct Project {
     password: String,
     master_port: u16,
     mongo_port: u16,
+    httpfs_port: u16,
 }
 
 impl Project {
     /// A project over `data`; `name` tells the tests' projects apart.
     fn new(name: &str, data: &Path, overrides: &[&'static str], extra_env: &[(&str, &str)]) -> Project {
         let (token, password) = (secret(), secret());
-        let (master_port, mongo_port) = (free_port(), free_port());
+        let (master_port, mongo_port, httpfs_port) = (free_port(), free_port(), free_port());
         let mut env: Vec<(String, String)> = [
             ("WATTSWARM_DATA", data.to_str().unwrap().to_owned()),
             ("WATTSWARM_TOKEN", token.clone()),
@@ -182,6 +192,8 @@ impl Project {
             ("GENERATE_DAYS", DAYS.into()),
             ("WATTSWARM_CHUNK_SIZE", CHUNK.into()),
             ("WATTSWARM_LEASE_TIMEOUT_SECONDS", "5".into()),
+            ("WORKERS", "3".into()),
+            ("HTTPFS_BIND", format!("127.0.0.1:{httpfs_port}")),
             ("MASTER_BIND", format!("127.0.0.1:{master_port}")),
             ("MONGO_BIND", format!("127.0.0.1:{mongo_port}")),
             ("PROMETHEUS_BIND", format!("127.0.0.1:{}", free_port())),
@@ -199,6 +211,7 @@ impl Project {
             password,
             master_port,
             mongo_port,
+            httpfs_port,
         }
     }
 
@@ -233,6 +246,10 @@ impl Project {
 
     fn logs(&self) -> String {
         self.cmd(&["logs", "--no-color", "--tail", "60"]).output().map(|o| text(&o)).unwrap_or_default()
+    }
+
+    fn service_logs(&self, service: &str) -> String {
+        text(&self.cmd(&["logs", "--no-color", service]).output().unwrap())
     }
 }
 
@@ -298,6 +315,24 @@ fn assert_mongo_results(db: &mongodb::Database, rt: &tokio::runtime::Runtime, wa
     assert_eq!(readings, rows, "one reading per row, none twice");
 }
 
+/// README's recipe "Copying the Parquet to your machine", run as written but for the
+/// port: it copies every part through HttpFS, and pyarrow reads them, as many rows as the
+/// job's.
+fn assert_httpfs_recipe_copies_the_parquet(port: u16, dir: &Path, want: &Path) {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let marker = "<!-- httpfs: the stack test runs this recipe -->\n```sh\n";
+    let start = readme.find(marker).expect("README holds the HttpFS recipe") + marker.len();
+    let recipe = &readme[start..start + readme[start..].find("```").unwrap()];
+    assert!(recipe.contains("127.0.0.1:14000"), "{recipe}");
+    std::fs::create_dir_all(dir).unwrap();
+    ok(Command::new("bash").args(["-euo", "pipefail", "-c", &recipe.replace("127.0.0.1:14000", &format!("127.0.0.1:{port}"))]).current_dir(dir));
+    let python = format!("{}/bin/python", std::env::var("ANCHORS_VENV").expect("ANCHORS_VENV (scripts/test sets it)"));
+    let rows = ok(Command::new(python).args(["-c", "import pyarrow.parquet as pq; print(pq.read_table('wattswarm-parquet').num_rows)"]).current_dir(dir));
+    assert_eq!(rows.trim().parse::<u64>().unwrap(), read_json(&want.join("results/summary.json"))["rows"].as_u64().unwrap());
+    let copied = std::fs::read_dir(dir.join("wattswarm-parquet")).unwrap().count();
+    assert_eq!(copied, std::fs::read_dir(want.join("parquet")).unwrap().count(), "every part copied");
+}
+
 /// 394,664 rows, 26.9 MB (seed 1), in 1 MiB chunks: a job of 26 chunks that runs long enough
 /// (MongoDB readings) to kill a worker in it after Prometheus has found and scraped every
 /// worker (DNS refresh and scrape every 5 s). Half of that (90 days, 13 chunks) once ended
@@ -311,11 +346,15 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     let r = Reference::new();
     let p = Project::new("c", &r.data(), &[], &[]);
     let started = unix_now();
-    ok(&mut p.cmd(&["up", "-d", "--scale", "worker=3"]));
+    // WORKERS=3 (the file's `scale:`), no --scale: what a plain `up -d` keeps.
+    ok(&mut p.cmd(&["up", "-d"]));
 
-    // The generate service filled the empty folder before the master started.
-    let input = r.data().join("lcl-generated.csv");
-    assert!(input.exists(), "generate wrote {}", input.display());
+    // With no CSV in the data folder, generate wrote the demo file into its own volume
+    // (never into the user's folder), and the master reads that.
+    let master = p.container("master");
+    let input = r.demo_from(&master);
+    assert_eq!(std::fs::read_dir(r.data()).unwrap().count(), 0, "nothing was written into the user's data folder");
+    assert!(p.service_logs("master").contains("reading the generated demo data in /demo"), "{}", p.service_logs("master"));
 
     // Kill a worker (SIGKILL) while it holds a chunk and chunks remain, once Prometheus
     // has scraped it: every replica, the killed one too, must reach the dashboards. The
@@ -347,11 +386,12 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     seen.insert(&killed);
     assert!(seen.len() >= 3, "three workers joined: {seen:?}");
 
-    let want = r.embedded(CHUNK);
+    let want = r.embedded(&input);
     let got = fetch_hdfs(&p.container("namenode"), &r.dir.path().join("hdfs"));
     assert_same_output(&got, &want);
     let (rt, db) = mongo_db(p.mongo_port, "wattswarm", &p.password);
     assert_mongo_results(&db, &rt, &want);
+    assert_httpfs_recipe_copies_the_parquet(p.httpfs_port, &r.dir.path().join("recipe"), &want);
 
     // Prometheus, inside the stack, scraped every worker and the master, and every
     // dashboard query has data for the run.
@@ -372,7 +412,12 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
 #[test]
 fn compose_autoscaler_adds_workers_that_compose_owns() {
     let r = Reference::new();
-    let gid = ok(Command::new("stat").args(["-c", "%g", "/var/run/docker.sock"]));
+    // The user's own file in the data folder: generate writes no demo data, and the
+    // master reads only this.
+    let input = r.data().join("lcl.csv");
+    common::generate(&input, HOUSEHOLDS.parse().unwrap(), DAYS.parse().unwrap(), 2, "six");
+    // The socket's group as docker-compose.autoscale.yml says to read it.
+    let gid = docker(&["run", "--rm", "-v", "/var/run/docker.sock:/s", "--entrypoint", "stat", "wattswarm:latest", "-c", "%g", "/s"]);
     let p = Project::new(
         "a",
         &r.data(),
@@ -381,6 +426,7 @@ fn compose_autoscaler_adds_workers_that_compose_owns() {
     );
     ok(&mut p.cmd(&["up", "-d", "--scale", "worker=1"]));
     let st = p.wait_done();
+    assert!(p.service_logs("generate").contains("the master reads those; nothing to do"), "{}", p.service_logs("generate"));
 
     let docker_view = &st["docker"];
     assert_eq!(docker_view["source"], format!("compose project {}, service worker", p.name), "{st}");
@@ -395,7 +441,7 @@ fn compose_autoscaler_adds_workers_that_compose_owns() {
     let joined: BTreeSet<&str> = st["workers"].as_array().unwrap().iter().map(|w| w["id"].as_str().unwrap()).collect();
     assert!(joined.len() >= 3, "three workers joined the job: {joined:?}");
 
-    let want = r.embedded(CHUNK);
+    let want = r.embedded(&input);
     let got = fetch_hdfs(&p.container("namenode"), &r.dir.path().join("hdfs"));
     assert_same_output(&got, &want);
 
@@ -416,6 +462,9 @@ impl Swarm {
         if started_here {
             docker(&["swarm", "init", "--advertise-addr", "127.0.0.1"]);
         }
+        // The stores' placement constraint: this node keeps the stack's volumes.
+        let node = docker(&["info", "--format", "{{.Swarm.NodeID}}"]);
+        docker(&["node", "update", "--label-add", "wattswarm.stores=true", node.trim()]);
         Swarm {
             started_here,
             stack: stack.to_owned(),
@@ -448,7 +497,7 @@ impl Drop for Swarm {
             }
             std::thread::sleep(Duration::from_secs(1));
         }
-        for v in ["data", "namenode", "datanode", "mongo", "prometheus"] {
+        for v in ["data", "demo", "namenode", "datanode", "mongo", "prometheus"] {
             let _ = Command::new("docker").args(["volume", "rm", &format!("{}_{v}", self.stack)]).output();
         }
         for s in ["wattswarm_token", "mongo_root_password", "grafana_admin_password"] {
@@ -472,10 +521,19 @@ fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
         assert!(c.wait().unwrap().success(), "docker secret create {name}");
     }
     let started = unix_now();
-    ok(Command::new("docker")
-        .current_dir(repo())
-        .args(["stack", "deploy", "-c", "stack.yml", "-c", ".ci/stack.ci.yml", &stack])
-        .envs([("GENERATE_HOUSEHOLDS", HOUSEHOLDS), ("GENERATE_DAYS", DAYS), ("WATTSWARM_CHUNK_SIZE", CHUNK), ("WORKERS", "1")]));
+    // No environment: `docker stack deploy` reads no .env, so stack.yml needs none
+    // (.ci/stack.ci.yml sets the small job).
+    ok(Command::new("docker").current_dir(repo()).args(["stack", "deploy", "-c", "stack.yml", "-c", ".ci/stack.ci.yml", &stack]));
+    // Only Grafana (scaled to 0 here) and the master's API are published.
+    for service in ["master", "worker", "namenode", "datanode", "httpfs", "mongo", "prometheus", "grafana", "mongo-express"] {
+        let ports = docker(&["service", "inspect", "--format", "{{json .Spec.EndpointSpec.Ports}}", &format!("{stack}_{service}")]);
+        let want = match service {
+            "master" => r#"[{"Protocol":"tcp","TargetPort":7070,"PublishedPort":7070,"PublishMode":"host"}]"#,
+            "grafana" => r#"[{"Protocol":"tcp","TargetPort":3000,"PublishedPort":3000,"PublishMode":"host"}]"#,
+            _ => "null",
+        };
+        assert_eq!(ports.trim(), want, "{service} publishes");
+    }
 
     // The master (with the Docker socket and --autoscale 1..3) scales the worker service.
     let master = swarm.task_container("master");
@@ -503,10 +561,10 @@ fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
     assert!(docker_view["autoscale"].as_str().unwrap().starts_with("1..3"), "{st}");
     assert!(!docker_view["workers"].as_array().unwrap().is_empty(), "the status lists the worker tasks: {st}");
 
-    // The same file as the stack's: copied out of its data volume.
+    // The same file as the stack's: copied out of its demo volume.
     let r = Reference::new();
-    docker(&["cp", &format!("{master}:/data/lcl-generated.csv"), r.data().to_str().unwrap()]);
-    let want = r.embedded(CHUNK);
+    let input = r.demo_from(&master);
+    let want = r.embedded(&input);
     let got = fetch_hdfs(&swarm.task_container("namenode"), &r.dir.path().join("hdfs"));
     assert_same_output(&got, &want);
 
@@ -537,4 +595,51 @@ fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
     let scraped = prom_range(&["docker", "exec", &prom], "up{job=\"wattswarm-worker\"}", started);
     assert!(scraped.len() >= 3, "Prometheus scraped the three worker tasks: {scraped:?}");
     assert_dashboards_have_data(&["docker", "exec", &prom], started);
+}
+
+/// A file in the repository's data/ for one test, removed however the test ends.
+struct DataFile(PathBuf);
+
+impl Drop for DataFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `docker build` of images/wattswarm/Dockerfile as a user runs it, with the CI stand-in
+/// for the official Rust image (classic builder, as docker-compose 1.29 uses): its output.
+fn build_image() -> String {
+    let o = Command::new("docker")
+        .current_dir(repo())
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-f", "images/wattswarm/Dockerfile", "--build-arg", "RUST_IMAGE=wattswarm-ci/rust", "-t", "wattswarm-ci/rebuilt", "."])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "docker build failed:\n{}", text(&o));
+    text(&o)
+}
+
+/// The Dockerfile's own build stage (scripts/test built wattswarm:latest with it, and the
+/// other tests run that image): with an 11 GB file in ./data the context stays the source,
+/// and a change under data/ rebuilds nothing, so the result is the very same image.
+#[test]
+fn dockerfile_context_is_the_source_and_a_data_change_rebuilds_nothing() {
+    let big = DataFile(repo().join("data/ci-11g-sparse.csv"));
+    ok(Command::new("truncate").args(["-s", "11G", big.0.to_str().unwrap()]));
+    let first = build_image();
+    // The classic builder says how much it sends: the source, a few MB, never the data.
+    let sent = first.lines().find_map(|l| l.strip_prefix("Sending build context to Docker daemon")).expect("the context's size").trim().to_owned();
+    let mb: f64 = sent.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse().unwrap();
+    assert!(sent.ends_with("kB") || (sent.ends_with("MB") && mb < 20.0), "context of {sent}");
+    let id = |tag: &str| docker(&["image", "inspect", "-f", "{{.Id}}", tag]).trim().to_owned();
+    assert_eq!(id("wattswarm-ci/rebuilt"), id("wattswarm:latest"), "the same tree builds the same image:\n{first}");
+
+    // A change under data/: every step from the cache, no crate compiled again.
+    ok(Command::new("truncate").args(["-s", "12G", big.0.to_str().unwrap()]));
+    std::fs::write(repo().join("data/ci-new.csv"), "LCLid\n").unwrap();
+    let _new = DataFile(repo().join("data/ci-new.csv"));
+    let second = build_image();
+    assert!(!second.contains("Running in"), "a step ran again after a change under data/:\n{second}");
+    assert_eq!(id("wattswarm-ci/rebuilt"), id("wattswarm:latest"));
+    let _ = Command::new("docker").args(["image", "rm", "wattswarm-ci/rebuilt"]).output();
 }
