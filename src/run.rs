@@ -163,6 +163,7 @@ pub fn print_outcome(o: &JobOutcome, output: &std::path::Path) {
     println!();
     table("Tariff", &o.headline, &o.headline.by_tariff);
     println!("\nParquet in {0}/parquet, results in {0}/results", output.display());
+    println!("Report (charts, counts, rejects; opens offline): {}/results/{}", output.display(), wattswarm_master::results::REPORT_FILE);
     if s.rejected > 0 {
         println!("{} rejected lines, with file and line, in {}/results/rejects.csv", s.rejected, output.display());
     }

@@ -3,7 +3,8 @@
 //! * [`coordinator`]: the chunk table and its leases, a plain state machine;
 //! * [`actor`]: the master actor that owns the coordinator, merges the partials its
 //!   workers report and finishes the job;
-//! * [`results`]: the files a finished job leaves in `results/`;
+//! * [`results`]: the files a finished job leaves in `results/`, and [`report`] the
+//!   page among them that draws them;
 //! * [`standalone`]: the whole job in one process, a master and N worker actors;
 //! * [`state`]: the manifest and chunk reports kept with the output, for resuming;
 //! * [`validate`]: the checks every chunk report passes before it is saved or merged;
@@ -15,6 +16,7 @@ pub mod docker;
 pub mod http;
 pub mod metrics;
 pub mod mongo;
+pub mod report;
 pub mod results;
 pub mod server;
 pub mod standalone;

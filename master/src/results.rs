@@ -4,7 +4,8 @@
 //!   sorted by their keys, so equal inputs give byte-identical files;
 //! * `household_day.parquet`, streaming k-way merges of the chunks' sorted partials, at
 //!   most 16 open at once (memory bounded whatever the number of chunks);
-//! * `rejects.csv`, with each rejected line's file and line number.
+//! * `rejects.csv`, with each rejected line's file and line number;
+//! * `report.html`, the answers as charts in one offline page ([`crate::report`]).
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::Write;
@@ -19,6 +20,11 @@ use wattswarm_core::parquet_out::{properties, HouseholdDayCursor, HouseholdDayPa
 use wattswarm_core::process::{csv_field, Settings};
 use wattswarm_core::storage::{rejects_partial_name, Output, RESULTS_DIR, STATE_DIR};
 use wattswarm_core::{Error, Result};
+
+use crate::report::{render, RejectSample, REJECTS_SHOWN};
+
+/// The page [`crate::report`] writes beside the JSON.
+pub const REPORT_FILE: &str = "report.html";
 
 /// `results/summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,7 +139,7 @@ pub fn tables(agg: &JobAggregate) -> Vec<ResultTable> {
 
 /// Whether `name` is a file a job writes in `results/`.
 pub fn is_result_file(name: &str) -> bool {
-    matches!(name, "summary.json" | "household_day.parquet" | "rejects.csv")
+    matches!(name, "summary.json" | "household_day.parquet" | "rejects.csv" | REPORT_FILE)
         || name
             .strip_suffix(".json")
             .is_some_and(|t| t == PROFILE_TABLE || Dim::ALL.iter().any(|&d| month_table(d) == t))
@@ -397,8 +403,32 @@ fn merge_sorted(out: &Output, rels: &[String], mut emit: impl FnMut(&str, i32, u
     Ok(())
 }
 
-/// Gathers the chunks' rejects into `results/rejects.csv` with file line numbers.
-fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<()> {
+/// The first field of a CSV line's rest (`reason,raw`), unquoted.
+fn first_csv_field(rest: &str) -> String {
+    match rest.strip_prefix('"') {
+        Some(q) => {
+            let mut field = String::new();
+            let mut chars = q.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' if chars.peek() == Some(&'"') => {
+                        field.push('"');
+                        chars.next();
+                    }
+                    '"' => break,
+                    c => field.push(c),
+                }
+            }
+            field
+        }
+        None => rest.split(',').next().unwrap_or_default().to_owned(),
+    }
+}
+
+/// Gathers the chunks' rejects into `results/rejects.csv` with file line numbers; returns
+/// the first [`REJECTS_SHOWN`] for the report.
+fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<Vec<RejectSample>> {
+    let mut shown_rejects = Vec::new();
     let rel = format!("{RESULTS_DIR}/rejects.csv");
     let mut w = out.create(&rel, "master")?;
     let shown = w.shown().to_owned();
@@ -427,11 +457,15 @@ fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<()
                     reason: format!("bad line index {index:?}"),
                 })?;
                 writeln!(w, "{},{},{}", csv_field(&name), before + index + 1, rest).map_err(werr)?;
+                if shown_rejects.len() < REJECTS_SHOWN {
+                    shown_rejects.push(RejectSample { file: name.clone(), line: before + index + 1, reason: first_csv_field(rest) });
+                }
             }
         }
         before += n;
     }
-    out.replace(w.close()?, &rel)
+    out.replace(w.close()?, &rel)?;
+    Ok(shown_rejects)
 }
 
 /// Facts about the run that are not in the data.
@@ -453,11 +487,12 @@ pub fn write_results(
     tables: &[ResultTable],
     facts: RunFacts,
 ) -> Result<JobSummary> {
-    if agg.totals.rejected > 0 {
-        merge_rejects(out, chunks, lines)?;
+    let rejects = if agg.totals.rejected > 0 {
+        merge_rejects(out, chunks, lines)?
     } else {
         out.remove(&format!("{RESULTS_DIR}/rejects.csv"))?;
-    }
+        Vec::new()
+    };
     let t = &agg.totals;
     let kwh_sum = agg.kwh_sum()?;
     let summary = JobSummary {
@@ -487,6 +522,7 @@ pub fn write_results(
         &format!("{RESULTS_DIR}/summary.json"),
         &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
     )?;
+    out.write_atomic(&format!("{RESULTS_DIR}/{REPORT_FILE}"), render(&summary, tables, &rejects).as_bytes())?;
     Ok(summary)
 }
 
