@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import pathlib
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -57,8 +58,12 @@ def parquet_parts():
     if os.environ.get("PARQUET_DIR"):
         parts = sorted(str(p) for p in pathlib.Path(os.environ["PARQUET_DIR"]).glob("part-*.parquet"))
     else:
-        with urllib.request.urlopen(_webhdfs("_SUCCESS", "GETFILESTATUS"), timeout=30):
-            pass  # 404 (an HTTPError) while the job has not finished
+        try:
+            urllib.request.urlopen(_webhdfs("_SUCCESS", "GETFILESTATUS"), timeout=30).close()
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                raise RuntimeError(f"no finished job in {os.environ['WEBHDFS_URL']} (no _SUCCESS): has the job finished?") from None
+            raise
         with urllib.request.urlopen(_webhdfs("parquet", "LISTSTATUS"), timeout=30) as r:
             listing = json.load(r)["FileStatuses"]["FileStatus"]
         files = sorted((f["pathSuffix"], f["length"], f["modificationTime"]) for f in listing if f["pathSuffix"].startswith("part-") and f["pathSuffix"].endswith(".parquet"))
