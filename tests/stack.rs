@@ -191,7 +191,8 @@ impl Project {
             ("MONGO_EXPRESS_PASSWORD", secret()),
             ("GRAFANA_ADMIN_PASSWORD", secret()),
             ("JUPYTER_TOKEN", jupyter_token.clone()),
-            // images/notebook/Dockerfile is built by compose, with the classic builder.
+            // Should compose build images/notebook/Dockerfile (scripts/test builds it first):
+            // the classic builder, as docker-compose 1.29 uses.
             ("DOCKER_BUILDKIT", "0".into()),
             ("GENERATE_HOUSEHOLDS", HOUSEHOLDS.into()),
             ("GENERATE_DAYS", DAYS.into()),
