@@ -124,6 +124,8 @@ fn memory(file: &str) -> BTreeMap<String, u64> {
         } else {
             (text(&svc["mem_limit"]), svc["scale"].as_str().map(|s| default_of(s).parse().unwrap()).unwrap_or(1))
         };
+        // A service under a profile (the notebook) starts only when asked for.
+        let count = if svc.get("profiles").is_some() { 0 } else { count };
         if name != "generate" {
             out.insert(name, mib(&limit) * count);
         }
@@ -139,7 +141,13 @@ fn the_default_stack_fits_an_8_gb_docker_desktop() {
         // 6.5 GiB of limits leaves the VM's own system room in 8 GB.
         assert!(total <= 6656, "{file}: {total} MiB of limits: {m:?}");
         assert!(m["worker"] >= 4 * 512, "{file}: four workers of 512 MiB by default: {m:?}");
+        // JupyterLab is opt-in (a profile, 0 replicas): with it, 7.5 GiB.
+        assert_eq!(m["notebook"], 0, "{file}: the notebook starts only when asked for");
     }
+    let compose = services(&yaml("docker-compose.yml"));
+    assert_eq!(compose["notebook"]["profiles"], serde_yaml::from_str::<Value>("[notebook]").unwrap());
+    assert_eq!(mib(&text(&compose["notebook"]["mem_limit"])), 1024);
+    assert_eq!(services(&yaml("stack.yml"))["notebook"]["deploy"]["resources"]["limits"]["memory"], Value::from("1G"));
 }
 
 #[test]
@@ -147,7 +155,7 @@ fn compose_keeps_its_workers_and_checks_each_service_health() {
     let s = services(&yaml("docker-compose.yml"));
     // A plain `up -d` must not scale the workers back to one mid-job.
     assert_eq!(text(&s["worker"]["scale"]), "4");
-    for svc in ["namenode", "datanode", "httpfs", "mongo", "mongo-express", "prometheus", "grafana"] {
+    for svc in ["namenode", "datanode", "httpfs", "mongo", "mongo-express", "prometheus", "grafana", "notebook"] {
         let test = serde_yaml::to_string(&s[svc]["healthcheck"]["test"]).unwrap();
         assert!(test.contains("CMD"), "{svc}: no healthcheck");
     }
@@ -276,6 +284,47 @@ fn the_autoscale_override_names_the_socket_group_portably_and_no_secret_is_in_th
             if k.contains("PASSWORD") || k.contains("TOKEN") {
                 assert!(v.is_empty(), ".env.example: {k} must be empty");
             }
+        }
+    }
+}
+
+/// The official Jupyter image, pinned, under the clients the notebooks need
+/// (images/notebook), named by the base's tag in both files; its settings are names that
+/// Jupyter Server or notebooks/wattswarm_data.py read, the token and MongoDB's password come
+/// from `.env` or Docker secrets, and ./notebooks is mounted where the image's user works.
+#[test]
+fn the_notebook_service_runs_the_pinned_jupyter_image_with_the_stacks_credentials() {
+    let dockerfile = read("images/notebook/Dockerfile");
+    assert!(dockerfile.contains("ARG JUPYTER_IMAGE=quay.io/jupyter/scipy-notebook:2026-05-31\nFROM ${JUPYTER_IMAGE}\n"), "{dockerfile}");
+    for file in ["images/notebook/requirements.txt", "images/ci/notebook/requirements.txt"] {
+        for line in read(file).lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+            assert!(line.contains("=="), "{file}: {line} is not pinned");
+        }
+    }
+    let helper = read("notebooks/wattswarm_data.py");
+    for file in ["docker-compose.yml", "stack.yml"] {
+        let s = services(&yaml(file));
+        let nb = &s["notebook"];
+        assert_eq!(text(&nb["image"]), "wattswarm-notebook:2026-05-31", "{file}: named by the base's tag");
+        let vols: Vec<&str> = nb["volumes"].as_sequence().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert_eq!(vols, ["./notebooks:/home/jovyan/work"], "{file}: the notebooks are mounted, so edits persist");
+        let env = env(nb);
+        for k in env.keys() {
+            let jupyter = k == "JUPYTER_TOKEN" || k == "JUPYTER_TOKEN_FILE";
+            assert!(jupyter || helper.contains(&format!("\"{k}\"")), "{file}: notebook {k} is read by nothing");
+        }
+        assert_eq!(env["MONGO_URI"], "mongodb://mongo:27017/", "{file}");
+        assert_eq!(env["WEBHDFS_URL"], "http://httpfs:14000/webhdfs/v1/wattswarm", "{file}: the job's output through HttpFS");
+        if file == "stack.yml" {
+            assert_eq!(env["JUPYTER_TOKEN_FILE"], "/run/secrets/jupyter_token");
+            assert_eq!(env["MONGO_PASSWORD_FILE"], "/run/secrets/mongo_root_password");
+            assert!(!env.contains_key("JUPYTER_TOKEN") && !env.contains_key("MONGO_PASSWORD"), "secrets only");
+        } else {
+            // `${…:?…}`: no default, so no token in the repository.
+            let raw = &nb["environment"];
+            assert!(raw["JUPYTER_TOKEN"].as_str().unwrap().starts_with("${JUPYTER_TOKEN:?"), "{file}");
+            assert!(raw["MONGO_PASSWORD"].as_str().unwrap().starts_with("${MONGO_ROOT_PASSWORD:?"), "{file}");
+            assert_eq!(nb["build"]["context"], Value::from("images/notebook"));
         }
     }
 }

@@ -174,13 +174,15 @@ struct Project {
     master_port: u16,
     mongo_port: u16,
     httpfs_port: u16,
+    jupyter_token: String,
+    notebook_port: u16,
 }
 
 impl Project {
     /// A project over `data`; `name` tells the tests' projects apart.
     fn new(name: &str, data: &Path, overrides: &[&'static str], extra_env: &[(&str, &str)]) -> Project {
-        let (token, password) = (secret(), secret());
-        let (master_port, mongo_port, httpfs_port) = (free_port(), free_port(), free_port());
+        let (token, password, jupyter_token) = (secret(), secret(), secret());
+        let (master_port, mongo_port, httpfs_port, notebook_port) = (free_port(), free_port(), free_port(), free_port());
         let mut env: Vec<(String, String)> = [
             ("WATTSWARM_DATA", data.to_str().unwrap().to_owned()),
             ("WATTSWARM_TOKEN", token.clone()),
@@ -188,6 +190,10 @@ impl Project {
             ("MONGO_ROOT_PASSWORD", password.clone()),
             ("MONGO_EXPRESS_PASSWORD", secret()),
             ("GRAFANA_ADMIN_PASSWORD", secret()),
+            ("JUPYTER_TOKEN", jupyter_token.clone()),
+            // Should compose build images/notebook/Dockerfile (scripts/test builds it first):
+            // the classic builder, as docker-compose 1.29 uses.
+            ("DOCKER_BUILDKIT", "0".into()),
             ("GENERATE_HOUSEHOLDS", HOUSEHOLDS.into()),
             ("GENERATE_DAYS", DAYS.into()),
             ("WATTSWARM_CHUNK_SIZE", CHUNK.into()),
@@ -198,6 +204,7 @@ impl Project {
             ("MONGO_BIND", format!("127.0.0.1:{mongo_port}")),
             ("PROMETHEUS_BIND", format!("127.0.0.1:{}", free_port())),
             ("NAMENODE_HTTP_BIND", format!("127.0.0.1:{}", free_port())),
+            ("NOTEBOOK_BIND", format!("127.0.0.1:{notebook_port}")),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
@@ -212,6 +219,8 @@ impl Project {
             master_port,
             mongo_port,
             httpfs_port,
+            jupyter_token,
+            notebook_port,
         }
     }
 
@@ -333,6 +342,35 @@ fn assert_httpfs_recipe_copies_the_parquet(port: u16, dir: &Path, want: &Path) {
     assert_eq!(copied, std::fs::read_dir(want.join("parquet")).unwrap().count(), "every part copied");
 }
 
+/// The notebook service (the `notebook` profile): JupyterLab answers on its loopback port
+/// with its token only, and `scripts/notebooks`, run inside the container (its Python, its
+/// environment: MongoDB's credentials, HttpFS), executes every notebook against the job and
+/// checks the figures they print against the embedded run's `results/`. The executed
+/// notebooks and their plots (checked not blank) are kept in CARGO_TARGET_TMPDIR/notebooks.
+fn assert_notebooks_agree(p: &Project, want: &Path) {
+    let status = |token: &str| -> u16 {
+        let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).http_status_as_error(false).build().into();
+        let url = format!("http://127.0.0.1:{}/api/status", p.notebook_port);
+        agent.get(&url).header("Authorization", format!("token {token}")).call().map(|r| r.status().as_u16()).unwrap_or(0)
+    };
+    until(Duration::from_secs(300), Duration::from_secs(1), || (status(&p.jupyter_token) == 200).then_some(()), || format!("JupyterLab did not answer:\n{}", p.service_logs("notebook")));
+    assert_eq!(status("not-the-token"), 403, "JupyterLab wants its token");
+    let c = p.container("notebook");
+    docker(&["cp", want.to_str().unwrap(), &format!("{c}:/tmp/expected")]);
+    docker(&["cp", repo().join("scripts/notebooks").to_str().unwrap(), &format!("{c}:/tmp/run-notebooks")]);
+    let run = Command::new("docker")
+        .args(["exec", &c, "python", "/tmp/run-notebooks", "--expect", "/tmp/expected", "--out", "/tmp/notebooks-out", "--notebooks", "/home/jovyan/work"])
+        .output()
+        .unwrap();
+    let kept = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("notebooks");
+    let _ = std::fs::remove_dir_all(&kept);
+    docker(&["cp", &format!("{c}:/tmp/notebooks-out"), kept.to_str().unwrap()]);
+    eprintln!("{}", text(&run));
+    assert!(run.status.success(), "the notebooks against the stack's job (kept in {}):\n{}", kept.display(), text(&run));
+    let pngs = std::fs::read_dir(&kept).unwrap().filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "png")).count();
+    assert!(pngs >= 6, "{pngs} plots kept in {}", kept.display());
+}
+
 /// 394,664 rows, 26.9 MB (seed 1), in 1 MiB chunks: a job of 26 chunks that runs long enough
 /// (MongoDB readings) to kill a worker in it after Prometheus has found and scraped every
 /// worker (DNS refresh and scrape every 5 s). Half of that (90 days, 13 chunks) once ended
@@ -344,7 +382,7 @@ const CHUNK: &str = "1MiB";
 #[test]
 fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     let r = Reference::new();
-    let p = Project::new("c", &r.data(), &[], &[]);
+    let p = Project::new("c", &r.data(), &[], &[("COMPOSE_PROFILES", "notebook")]);
     let started = unix_now();
     // WORKERS=3 (the file's `scale:`), no --scale: what a plain `up -d` keeps.
     ok(&mut p.cmd(&["up", "-d"]));
@@ -392,6 +430,7 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     let (rt, db) = mongo_db(p.mongo_port, "wattswarm", &p.password);
     assert_mongo_results(&db, &rt, &want);
     assert_httpfs_recipe_copies_the_parquet(p.httpfs_port, &r.dir.path().join("recipe"), &want);
+    assert_notebooks_agree(&p, &want);
 
     // Prometheus, inside the stack, scraped every worker and the master, and every
     // dashboard query has data for the run.
@@ -500,7 +539,7 @@ impl Drop for Swarm {
         for v in ["data", "demo", "namenode", "datanode", "mongo", "prometheus"] {
             let _ = Command::new("docker").args(["volume", "rm", &format!("{}_{v}", self.stack)]).output();
         }
-        for s in ["wattswarm_token", "mongo_root_password", "grafana_admin_password"] {
+        for s in ["wattswarm_token", "mongo_root_password", "grafana_admin_password", "jupyter_token"] {
             let _ = Command::new("docker").args(["secret", "rm", s]).output();
         }
         if self.started_here {
@@ -514,7 +553,7 @@ fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
     let stack = format!("wsci{}", std::process::id());
     let swarm = Swarm::join(&stack);
     let password = secret();
-    for (name, value) in [("wattswarm_token", secret()), ("mongo_root_password", password.clone()), ("grafana_admin_password", secret())] {
+    for (name, value) in [("wattswarm_token", secret()), ("mongo_root_password", password.clone()), ("grafana_admin_password", secret()), ("jupyter_token", secret())] {
         let mut c = Command::new("docker").args(["secret", "create", name, "-"]).stdin(std::process::Stdio::piped()).spawn().unwrap();
         use std::io::Write;
         c.stdin.take().unwrap().write_all(value.as_bytes()).unwrap();
@@ -525,7 +564,7 @@ fn swarm_stack_autoscales_workers_and_matches_an_embedded_run() {
     // (.ci/stack.ci.yml sets the small job).
     ok(Command::new("docker").current_dir(repo()).args(["stack", "deploy", "-c", "stack.yml", "-c", ".ci/stack.ci.yml", &stack]));
     // Only Grafana (scaled to 0 here) and the master's API are published.
-    for service in ["master", "worker", "namenode", "datanode", "httpfs", "mongo", "prometheus", "grafana", "mongo-express"] {
+    for service in ["master", "worker", "namenode", "datanode", "httpfs", "mongo", "prometheus", "grafana", "mongo-express", "notebook"] {
         let ports = docker(&["service", "inspect", "--format", "{{json .Spec.EndpointSpec.Ports}}", &format!("{stack}_{service}")]);
         let want = match service {
             "master" => r#"[{"Protocol":"tcp","TargetPort":7070,"PublishedPort":7070,"PublishMode":"host"}]"#,
