@@ -105,24 +105,9 @@ fn assert_same_output(got: &Path, want: &Path) {
 
 /// Every `expr` in the dashboard files, with Grafana's variables as the e2e evaluates them.
 fn dashboard_exprs() -> Vec<String> {
-    fn walk(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::Object(m) => {
-                if let Some(Value::String(e)) = m.get("expr") {
-                    if !e.trim().is_empty() {
-                        let vars = [("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"), ("$worker", ".*")];
-                        out.push(vars.iter().fold(e.clone(), |e, (var, value)| e.replace(var, value)));
-                    }
-                }
-                m.values().for_each(|v| walk(v, out));
-            }
-            Value::Array(a) => a.iter().for_each(|v| walk(v, out)),
-            _ => {}
-        }
-    }
     let mut out = Vec::new();
     for e in std::fs::read_dir(repo().join("monitoring/grafana/dashboards")).unwrap() {
-        walk(&read_json(&e.unwrap().path()), &mut out);
+        out.extend(common::dashboard_queries(&e.unwrap().file_name().to_string_lossy()).into_iter().map(|(_, e)| e));
     }
     assert!(out.len() >= 10, "the dashboards hold their queries: {out:?}");
     out
