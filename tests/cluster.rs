@@ -374,7 +374,7 @@ impl Prometheus {
             .get(format!("{}/api/v1/query_range", self.url))
             .query("query", expr)
             .query("start", (now - seconds).to_string())
-            .query("end", now.to_string())
+            .query("end", (now + 1).to_string())
             .query("step", "1")
             .call()
             .unwrap();
