@@ -255,7 +255,11 @@ fn queries_name_exported_metrics_and_only_known_variables() {
             rest = rest.replace(var, "");
         }
         // label_replace's "$1" is PromQL's, not a variable (Grafana leaves `$<digits>` alone).
-        let rest: String = rest.split('$').enumerate().filter(|(i, part)| *i == 0 || !part.starts_with(|c: char| c.is_ascii_digit())).map(|(_, p)| p).collect();
+        let rest: String = rest
+            .split('$')
+            .enumerate()
+            .map(|(i, part)| if i == 0 || part.starts_with(|c: char| c.is_ascii_digit()) { part.to_string() } else { format!("${part}") })
+            .collect();
         assert!(!rest.contains('$'), "{f}: {title:?}: a variable other than {VARIABLES:?} in {expr}");
     }
     // The results dashboard exists to show the answers: each result gauge is on it.

@@ -318,12 +318,13 @@ fn assert_httpfs_recipe_copies_the_parquet(port: u16, dir: &Path, want: &Path) {
     assert_eq!(copied, std::fs::read_dir(want.join("parquet")).unwrap().count(), "every part copied");
 }
 
-/// 394,664 rows, 26.9 MB (seed 1), in 1 MiB chunks: a job of 26 chunks that runs long enough
+/// 414,102 rows, 28.1 MB (seed 1), in 1 MiB chunks: a job of 27 chunks that runs long enough
 /// (MongoDB readings) to kill a worker in it after Prometheus has found and scraped every
-/// worker (DNS refresh and scrape every 5 s). Half of that (90 days, 13 chunks) once ended
-/// in about 20 s, before any busy worker had been scraped.
-const HOUSEHOLDS: &str = "60";
-const DAYS: &str = "180";
+/// worker (DNS refresh and scrape every 5 s). Half of that (13 chunks) once ended in about
+/// 20 s, before any busy worker had been scraped. The whole period (829 days), so that the
+/// results dashboard's 2012 and 2013 panels have Std and ToU households to show.
+const HOUSEHOLDS: &str = "15";
+const DAYS: &str = "829";
 const CHUNK: &str = "1MiB";
 
 #[test]
