@@ -1,8 +1,10 @@
 //! The master and workers as separate processes on 127.0.0.1: results identical to an
 //! embedded run, through worker crashes (`kill -9`), a master crash and restart, and
-//! bad requests; every /metrics body checked by `promtool check metrics`.
+//! bad requests; every /metrics body checked by `promtool check metrics`; the results
+//! dashboard's queries through a real Prometheus.
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -323,4 +325,173 @@ fn the_fallback_input_is_read_only_when_the_input_holds_no_data() {
         m.wait_done(Duration::from_secs(60));
         assert_same_results(&out, want);
     }
+}
+
+/// A Prometheus server (Debian's `prometheus`, the package that brings promtool) scraping
+/// one target every second, with the job's token.
+struct Prometheus {
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Prometheus {
+    fn start(procs: &mut Procs, target: &str) -> Prometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, TOKEN).unwrap();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: wattswarm-master\n    authorization:\n      credentials_file: {}\n    static_configs:\n      - targets: [\"{target}\"]\n",
+            token.display()
+        );
+        std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", dir.path().join("prometheus.yml").display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus runs (Debian's prometheus package; scripts/test installs it)");
+        procs.0.push(child);
+        let url = format!("http://127.0.0.1:{port}");
+        until(Duration::from_secs(30), Duration::from_millis(100), || (get(&format!("{url}/-/ready"), None).0 == 200).then_some(()), || "Prometheus not ready".into());
+        Prometheus { url, _dir: dir }
+    }
+
+    /// The instant vector of `expr` now, as Grafana's instant queries ask for it.
+    fn query(&self, expr: &str) -> Vec<Value> {
+        let mut r = common::cluster::agent().get(format!("{}/api/v1/query", self.url)).query("query", expr).call().unwrap();
+        let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(body["status"], "success", "{expr}: {body}");
+        body["data"]["result"].as_array().unwrap().clone()
+    }
+
+    /// `expr` as a range query over the last `seconds`, as Grafana's time series ask for it.
+    fn query_range(&self, expr: &str, seconds: u64) -> Vec<Value> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let mut r = common::cluster::agent()
+            .get(format!("{}/api/v1/query_range", self.url))
+            .query("query", expr)
+            .query("start", (now - seconds).to_string())
+            .query("end", (now + 1).to_string())
+            .query("step", "1")
+            .call()
+            .unwrap();
+        let body: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(body["status"], "success", "{expr}: {body}");
+        body["data"]["result"].as_array().unwrap().clone()
+    }
+}
+
+/// `(label values, value)` of each sample of an instant vector.
+fn samples(result: &[Value], labels: &[&str]) -> BTreeMap<Vec<String>, f64> {
+    result
+        .iter()
+        .map(|s| {
+            let key = labels.iter().map(|l| s["metric"][*l].as_str().unwrap_or_else(|| panic!("no {l} in {s}")).to_string()).collect();
+            (key, s["value"][1].as_str().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+/// `(keys, f(row))` of the rows of a results table.
+fn rows(table: &Value, keys: &[&str], f: impl Fn(&Value) -> Option<f64>) -> BTreeMap<Vec<String>, f64> {
+    table.as_array().unwrap().iter().filter_map(|r| Some((keys.iter().map(|k| r[*k].as_str().unwrap().to_string()).collect(), f(r)?))).collect()
+}
+
+fn assert_close(got: &BTreeMap<Vec<String>, f64>, want: &BTreeMap<Vec<String>, f64>, what: &str) {
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{what}: the same groups");
+    for (k, w) in want {
+        assert!((got[k] - w).abs() <= 1e-9 * w.abs().max(1.0), "{what} {k:?}: {} against the results' {w}", got[k]);
+    }
+}
+
+/// The results dashboard through a real Prometheus that scraped the master of a job: every
+/// query has data, the numbers are the job's results (kWh per household-day is 48 times the
+/// mean half-hourly reading; households per Acorn group and month add up, month by month,
+/// to the households the input holds then), and they stay once the master has gone.
+#[test]
+fn prometheus_serves_the_results_dashboard_the_jobs_answers() {
+    // 829 days: 2012 and 2013 whole, for the like-for-like tariff panels.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("lcl.csv");
+    generate(&csv, 30, 829, 5, "six");
+    let mut procs = Procs::default();
+    let port = free_port();
+    let out = dir.path().join("dist");
+    let m = Master::start(&mut procs, port, &csv, &out, &["--chunk-size", "4MiB"]);
+    let prom = Prometheus::start(&mut procs, &format!("127.0.0.1:{port}"));
+    procs.0.push(worker(&m.url, "a", free_port()));
+    procs.0.push(worker(&m.url, "b", free_port()));
+    m.wait_done(Duration::from_secs(120));
+    until(Duration::from_secs(30), Duration::from_millis(200), || (!prom.query("wattswarm_result_acorn_grouped_households").is_empty()).then_some(()), || "Prometheus has not scraped the results".into());
+    let results = comparable_results(&out);
+
+    let check = |prom: &Prometheus| {
+        let queries = common::dashboard_queries("wattswarm-results.json");
+        assert!(queries.len() >= 12, "{queries:?}");
+        let empty: Vec<&String> = queries.iter().map(|(_, e)| e).filter(|e| prom.query_range(e, 120).is_empty()).collect();
+        assert!(empty.is_empty(), "results dashboard queries without data: {empty:#?}");
+        let expr = |panel: u64| -> Vec<&str> { queries.iter().filter(|(p, _)| *p == panel).map(|(_, e)| e.as_str()).collect() };
+        let per_day = |r: &Value| Some(48.0 * r["kwh_mean"].as_f64()?);
+
+        // kWh per household-day by Acorn group and month: the XY chart and the table.
+        let want = rows(&results["by_acorn_grouped_month"], &["acorn_grouped", "month"], per_day);
+        for panel in [8, 9] {
+            assert_close(&samples(&prom.query(expr(panel)[0]), &["acorn_grouped", "month"]), &want, &format!("panel {panel}"));
+        }
+        // Households per group and month: the results' numbers, and month by month they add
+        // up to the households with rows in the input that month.
+        let households = samples(&prom.query(expr(14)[0]), &["acorn_grouped", "month"]);
+        assert_close(&households, &rows(&results["by_acorn_grouped_month"], &["acorn_grouped", "month"], |r| r["households"].as_f64()), "households");
+        let mut by_month: BTreeMap<String, f64> = BTreeMap::new();
+        for (k, n) in &households {
+            *by_month.entry(k[1].clone()).or_default() += n;
+        }
+        let text = std::fs::read_to_string(&csv).unwrap();
+        let mut in_input: BTreeMap<String, std::collections::BTreeSet<&str>> = BTreeMap::new();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split(',').collect();
+            if f.len() == 6 && f[2].len() >= 7 {
+                in_input.entry(f[2][..7].to_string()).or_default().insert(f[0]);
+            }
+        }
+        let in_input: BTreeMap<String, f64> = in_input.into_iter().map(|(m, h)| (m, h.len() as f64)).collect();
+        assert_eq!(by_month, in_input, "households per month, summed over the Acorn groups");
+        let most = by_month.values().cloned().fold(0.0, f64::max);
+        assert!(most > 0.0 && most <= results["summary"]["households"].as_f64().unwrap(), "{by_month:?}");
+
+        // Std and ToU in 2013 only.
+        let tariff = rows(&results["by_tariff_month"], &["tariff", "month"], per_day);
+        let in_2013: BTreeMap<Vec<String>, f64> = tariff.iter().filter(|(k, _)| k[1].starts_with("2013-")).map(|(k, v)| (k.clone(), *v)).collect();
+        assert!(in_2013.keys().any(|k| k[0] == "ToU") && in_2013.keys().any(|k| k[0] == "Std"), "both tariffs in 2013: {tariff:?}");
+        assert_close(&samples(&prom.query(expr(11)[0]), &["tariff", "month"]), &in_2013, "panel 11");
+        // ToU against Std by calendar month, 2012 beside 2013, and each year's mean.
+        let mut ratio = BTreeMap::new();
+        for (k, tou) in tariff.iter().filter(|(k, _)| k[0] == "ToU" && (k[1].starts_with("2012-") || k[1].starts_with("2013-"))) {
+            if let Some(std) = tariff.get(&vec!["Std".to_string(), k[1].clone()]) {
+                ratio.insert(vec![k[1][..4].to_string(), k[1][5..].to_string()], tou / std - 1.0);
+            }
+        }
+        assert!(["2012", "2013"].iter().all(|y| ratio.keys().any(|k| k[0] == *y)), "months of 2012 and of 2013 with both tariffs: {ratio:?}");
+        assert_close(&samples(&prom.query(expr(12)[0]), &["year", "calendar_month"]), &ratio, "panel 12");
+        let stat: Vec<f64> = expr(15).iter().map(|e| prom.query(e)[0]["value"][1].as_str().unwrap().parse().unwrap()).collect();
+        for (got, year) in stat.iter().zip(["2012", "2013"]) {
+            let months: Vec<f64> = ratio.iter().filter(|(k, _)| k[0] == year).map(|(_, v)| *v).collect();
+            let mean = months.iter().sum::<f64>() / months.len() as f64;
+            assert!((got - mean).abs() < 1e-9, "panel 15, {year}: {got} against {mean}");
+        }
+        // The daily profile: 48 half hours of each tariff.
+        let profile = rows(&results["by_tariff_halfhour"], &["tariff", "halfhour"], |r| r["kwh_mean"].as_f64());
+        assert_eq!(profile.len(), 96);
+        assert_close(&samples(&prom.query(expr(16)[0]), &["tariff", "halfhour"]), &profile, "panel 16");
+    };
+    check(&prom);
+
+    // The master gone (and so its series marked stale), the answers stay.
+    procs.0[0].kill().unwrap();
+    procs.0[0].wait().unwrap();
+    until(Duration::from_secs(30), Duration::from_millis(200), || prom.query("wattswarm_result_acorn_grouped_households").is_empty().then_some(()), || "the master's series are still live".into());
+    check(&prom);
 }

@@ -2,7 +2,7 @@
 //! are valid JSON with unique uids and titles, every panel and query uses the provisioned
 //! datasource, every query names only metrics that wattswarm exports and parses as PromQL,
 //! and promtool accepts both Prometheus configurations and the alert rules and passes
-//! their unit tests. Whether each query returns data after a real job is the end-to-end
+//! their unit tests; every panel matches the schema of the Grafana the stack pins. Whether each query returns data after a real job is the end-to-end
 //! stack test's question; this one is fast and runs everywhere promtool does.
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -35,6 +35,7 @@ const METRICS: &[&str] = &[
     "wattswarm_job_input_bytes",
     "wattswarm_job_finished_timestamp_seconds",
     "wattswarm_result_acorn_grouped_mean_kwh",
+    "wattswarm_result_acorn_grouped_households",
     "wattswarm_result_tariff_mean_kwh",
     "wattswarm_result_tariff_halfhour_mean_kwh",
     // Each worker's.
@@ -253,6 +254,12 @@ fn queries_name_exported_metrics_and_only_known_variables() {
         for (var, _) in VARIABLES {
             rest = rest.replace(var, "");
         }
+        // label_replace's "$1" is PromQL's, not a variable (Grafana leaves `$<digits>` alone).
+        let rest: String = rest
+            .split('$')
+            .enumerate()
+            .map(|(i, part)| if i == 0 || part.starts_with(|c: char| c.is_ascii_digit()) { part.to_string() } else { format!("${part}") })
+            .collect();
         assert!(!rest.contains('$'), "{f}: {title:?}: a variable other than {VARIABLES:?} in {expr}");
     }
     // The results dashboard exists to show the answers: each result gauge is on it.
@@ -369,4 +376,62 @@ fn compose_and_swarm_configs_differ_only_in_discovery_and_token() {
             ("- names: [\"worker\"]", "- names: [\"tasks.worker\"]"),
         ]
     );
+}
+
+/// The schema check (`monitoring/grafana/schema/check.mjs`) on `dir`, against the types that
+/// scripts/test installs into `$GRAFANA_SCHEMA_DIR`; fails (never skips) without them.
+fn schema_check(dir: &Path) -> std::process::Output {
+    let lib = std::env::var("GRAFANA_SCHEMA_DIR").expect("GRAFANA_SCHEMA_DIR: where scripts/test installs Grafana's schema (run the tests through scripts/test)");
+    Command::new("node")
+        .arg(monitoring().join("grafana/schema/check.mjs"))
+        .arg(dir)
+        .env("GRAFANA_SCHEMA_DIR", lib)
+        .output()
+        .expect("node runs")
+}
+
+#[test]
+fn dashboards_match_the_schema_of_the_pinned_grafana() {
+    // The schema is the one of the Grafana that the stack runs.
+    let lib = PathBuf::from(std::env::var("GRAFANA_SCHEMA_DIR").expect("GRAFANA_SCHEMA_DIR (scripts/test sets it)"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["docker-compose.yml", "stack.yml"] {
+        let text = read(&root.join(file));
+        let pinned = text.split("grafana/grafana:").nth(1).and_then(|t| t.split(|c: char| c == '}' || c.is_whitespace()).next());
+        for package in ["schema", "data"] {
+            let json: Value = serde_json::from_str(&read(&lib.join(format!("node_modules/@grafana/{package}/package.json")))).unwrap();
+            assert_eq!(Some(json["version"].as_str().unwrap()), pinned, "{file}'s Grafana and @grafana/{package}");
+        }
+    }
+    let out = schema_check(&monitoring().join("grafana/dashboards"));
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn the_schema_check_finds_a_wrong_field_and_a_wrong_type() {
+    // The results dashboard with three mistakes Grafana would not load as meant: each is
+    // reported with its panel.
+    let dir = tempfile::tempdir().unwrap();
+    let mut d: Value = serde_json::from_str(&read(&monitoring().join("grafana/dashboards/wattswarm-results.json"))).unwrap();
+    let panel = |d: &mut Value, kind: &str| -> (u64, Value) {
+        let p = d["panels"].as_array_mut().unwrap().iter_mut().find(|p| p["type"] == kind && p["transformations"].is_array()).unwrap_or_else(|| panic!("no {kind} panel"));
+        (p["id"].as_u64().unwrap(), p.take())
+    };
+    let (xy, mut p) = panel(&mut d, "xychart");
+    p["options"]["legend"]["showLegend"] = "yes".into(); // a string for a boolean
+    d["panels"].as_array_mut().unwrap().push(p);
+    let (table, mut p) = panel(&mut d, "table");
+    p["fieldConfig"]["defaults"]["custom"]["cellOptions"]["colour"] = "red".into(); // no such field
+    d["panels"].as_array_mut().unwrap().push(p);
+    let (bars, mut p) = panel(&mut d, "barchart");
+    p["transformations"][0]["options"]["sort"][0]["desc"] = 1.into(); // a number for a boolean
+    d["panels"].as_array_mut().unwrap().push(p);
+    d["panels"] = Value::Array(d["panels"].as_array().unwrap().iter().filter(|p| !p.is_null()).cloned().collect());
+    std::fs::write(dir.path().join("broken.json"), d.to_string()).unwrap();
+    let out = schema_check(dir.path());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the check passed a broken dashboard");
+    for (id, what) in [(xy, "'string' is not assignable to type 'boolean"), (table, "'\"colour\"' does not exist"), (bars, "does not satisfy the expected type 'Transformation<\"sortByTransformer\">'")] {
+        assert!(err.lines().any(|l| l.starts_with(&format!("broken.json: panel {id} ")) && l.contains(what)), "panel {id}: {what}:\n{err}");
+    }
 }

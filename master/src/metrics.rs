@@ -31,6 +31,7 @@ pub struct MasterMetrics {
     pub input_bytes: IntGauge,
     pub finished: Gauge,
     pub result_acorn_grouped: GaugeVec,
+    pub result_acorn_grouped_households: IntGaugeVec,
     pub result_tariff: GaugeVec,
     pub result_profile: GaugeVec,
     pub docker_workers: IntGaugeVec,
@@ -71,6 +72,10 @@ impl MasterMetrics {
             finished: registered(r, Gauge::new("job_finished_timestamp_seconds", "Unix time the job's results were written; 0 until then.")),
             result_acorn_grouped: registered(r, GaugeVec::new(
                 Opts::new("result_acorn_grouped_mean_kwh", "Mean kWh per half-hour reading by Acorn group and month, once the job has ended."),
+                &["acorn_grouped", "month"]
+            )),
+            result_acorn_grouped_households: registered(r, IntGaugeVec::new(
+                Opts::new("result_acorn_grouped_households", "Households with rows in each Acorn group and month, once the job has ended."),
                 &["acorn_grouped", "month"]
             )),
             result_tariff: registered(r, GaugeVec::new(
@@ -120,6 +125,16 @@ impl MasterMetrics {
             for row in t.rows.as_array().into_iter().flatten() {
                 if let (Some(a), Some(b), Some(mean)) = (row[t.key[0]].as_str(), row[t.key[1]].as_str(), row["kwh_mean"].as_f64()) {
                     gauge.with_label_values(&[a, b]).set(mean);
+                }
+            }
+        }
+        // Beside each group's mean, how many households it averages: a change of cohort
+        // from one month to the next shows there, not as a change of consumption.
+        self.result_acorn_grouped_households.reset();
+        for t in tables.iter().filter(|t| t.name == "by_acorn_grouped_month") {
+            for row in t.rows.as_array().into_iter().flatten() {
+                if let (Some(a), Some(m), Some(n)) = (row[t.key[0]].as_str(), row[t.key[1]].as_str(), row["households"].as_i64()) {
+                    self.result_acorn_grouped_households.with_label_values(&[a, m]).set(n);
                 }
             }
         }

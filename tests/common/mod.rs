@@ -59,6 +59,28 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
+/// Grafana's variables as the tests evaluate the dashboards' queries (tests/monitoring.rs
+/// holds every dashboard to these).
+pub const DASHBOARD_VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"), ("$worker", ".*")];
+
+/// `(panel id, expr)` of every query in the dashboard `file` of monitoring/grafana/dashboards,
+/// with Grafana's variables replaced.
+pub fn dashboard_queries(file: &str) -> Vec<(u64, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/grafana/dashboards").join(file);
+    let d = read_json(&path);
+    let mut panels: Vec<&Value> = d["panels"].as_array().unwrap().iter().collect();
+    let mut out = Vec::new();
+    while let Some(p) = panels.pop() {
+        panels.extend(p["panels"].as_array().into_iter().flatten());
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = DASHBOARD_VARIABLES.iter().fold(t["expr"].as_str().unwrap().to_string(), |e, (var, value)| e.replace(var, value));
+            out.push((p["id"].as_u64().unwrap(), expr));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The results that must not depend on workers, chunking or timing.
 pub fn comparable_results(out: &Path) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
