@@ -26,7 +26,7 @@ fn every_notebook_runs_and_prints_the_jobs_figures() {
         .unwrap();
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 
-    let venv = std::env::var("ANCHORS_VENV").unwrap_or_else(|_| format!("{}/.cache/wattswarm-anchors", std::env::var("HOME").unwrap()));
+    let venv = common::anchors_venv();
     let plots = dir.path().join("plots");
     let o = Command::new(format!("{venv}/bin/python"))
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/notebooks"))

@@ -114,27 +114,24 @@ impl MasterMetrics {
     /// dashboard shows the answers beside the machinery. Groups without a reading have no
     /// mean and no series.
     pub fn publish_results(&self, tables: &[ResultTable]) {
+        // Beside each Acorn group's mean, how many households it averages: a change of
+        // cohort from one month to the next shows there, not as a change of consumption.
+        self.result_acorn_grouped_households.reset();
         for t in tables {
-            let gauge = match t.name.as_str() {
-                "by_acorn_grouped_month" => &self.result_acorn_grouped,
-                "by_tariff_month" => &self.result_tariff,
-                "by_tariff_halfhour" => &self.result_profile,
+            let (gauge, households) = match t.name.as_str() {
+                "by_acorn_grouped_month" => (&self.result_acorn_grouped, Some(&self.result_acorn_grouped_households)),
+                "by_tariff_month" => (&self.result_tariff, None),
+                "by_tariff_halfhour" => (&self.result_profile, None),
                 _ => continue,
             };
             gauge.reset();
             for row in t.rows.as_array().into_iter().flatten() {
-                if let (Some(a), Some(b), Some(mean)) = (row[t.key[0]].as_str(), row[t.key[1]].as_str(), row["kwh_mean"].as_f64()) {
+                let (Some(a), Some(b)) = (row[t.key[0]].as_str(), row[t.key[1]].as_str()) else { continue };
+                if let Some(mean) = row["kwh_mean"].as_f64() {
                     gauge.with_label_values(&[a, b]).set(mean);
                 }
-            }
-        }
-        // Beside each group's mean, how many households it averages: a change of cohort
-        // from one month to the next shows there, not as a change of consumption.
-        self.result_acorn_grouped_households.reset();
-        for t in tables.iter().filter(|t| t.name == "by_acorn_grouped_month") {
-            for row in t.rows.as_array().into_iter().flatten() {
-                if let (Some(a), Some(m), Some(n)) = (row[t.key[0]].as_str(), row[t.key[1]].as_str(), row["households"].as_i64()) {
-                    self.result_acorn_grouped_households.with_label_values(&[a, m]).set(n);
+                if let (Some(h), Some(n)) = (households, row["households"].as_i64()) {
+                    h.with_label_values(&[a, b]).set(n);
                 }
             }
         }

@@ -145,9 +145,9 @@ const RIGHT: f64 = 12.0;
 const TOP: f64 = 14.0;
 const BOTTOM: f64 = 44.0;
 
-/// An SVG line chart. `shade` names x labels to shade (with its caption); `unit` labels the
-/// y axis; at most `max_labels` x labels are written.
-fn svg_chart(id: &str, lines: &Lines, unit: &str, shade: Option<(&dyn Fn(&str) -> bool, &str)>, max_labels: usize) -> String {
+/// An SVG line chart. `shade` is `(prefix, caption)`: the x labels starting with `prefix`
+/// are shaded; `unit` labels the y axis; at most `max_labels` x labels are written.
+fn svg_chart(id: &str, lines: &Lines, unit: &str, shade: Option<(&str, &str)>, max_labels: usize) -> String {
     let n = lines.x.len();
     let max = lines.series.iter().flat_map(|s| s.values.iter().flatten()).fold(0.0f64, |a, &b| a.max(b));
     let step = nice_step(if max > 0.0 { max } else { 1.0 });
@@ -160,8 +160,8 @@ fn svg_chart(id: &str, lines: &Lines, unit: &str, shade: Option<(&dyn Fn(&str) -
         r#"<svg class="chart" id="{id}" viewBox="0 0 {W} {H}" role="img" aria-labelledby="{id}-title"><title id="{id}-title">{}</title>"#,
         esc(unit)
     );
-    if let Some((is_shaded, caption)) = shade {
-        let idx: Vec<usize> = (0..n).filter(|&i| is_shaded(&lines.x[i])).collect();
+    if let Some((prefix, caption)) = shade {
+        let idx: Vec<usize> = (0..n).filter(|&i| lines.x[i].starts_with(prefix)).collect();
         if let (Some(&a), Some(&b)) = (idx.first(), idx.last()) {
             let half = if n > 1 { (W - LEFT - RIGHT) / (n - 1) as f64 / 2.0 } else { 10.0 };
             let (x0, x1) = ((px(a) - half).max(LEFT), (px(b) + half).min(W - RIGHT));
@@ -338,7 +338,6 @@ pub fn render(summary: &JobSummary, tables: &[ResultTable], rejects: &[RejectSam
     let tariff_rows = table(tables, "by_tariff_month");
     let tariff = pivot(tariff_rows, "tariff", "month", per_household_day);
     let profile = pivot(table(tables, "by_tariff_halfhour"), "tariff", "halfhour", |r| r["kwh_mean"].as_f64());
-    let is_2013 = |m: &str| m.starts_with("2013-");
     let day_unit = "kWh per household-day";
 
     let mut s = String::with_capacity(64 * 1024);
@@ -386,7 +385,7 @@ pub fn render(summary: &JobSummary, tables: &[ResultTable], rejects: &[RejectSam
 
     let _ = write!(s, "<h2>Std against ToU by month</h2><p class=\"note\">Mean {day_unit}. ToU households paid dynamic prices (High, Normal, Low) in 2013 only, shaded; before and after, both groups paid the flat Std rate.</p>");
     s.push_str(&legend(&tariff));
-    s.push_str(&svg_chart("tariff-month", &tariff, day_unit, Some((&is_2013, "2013: dynamic prices")), 7));
+    s.push_str(&svg_chart("tariff-month", &tariff, day_unit, Some(("2013-", "2013: dynamic prices")), 7));
     s.push_str(&figures(&tariff, "month"));
     s.push_str("<p class=\"note\">Like for like: each year over only the months in which both tariffs have readings.</p>");
     s.push_str("<div class=\"scroll\"><table id=\"like-for-like\"><tr><th>year</th><th>months</th><th>Std</th><th>ToU</th><th>ToU / Std</th></tr>");

@@ -17,6 +17,7 @@ use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::datetime::{format_micros, format_month, format_slot};
 use wattswarm_core::kwh::{to_f64, MICRO};
 use wattswarm_core::parquet_out::{properties, HouseholdDayCursor, HouseholdDayPartialWriter, HouseholdDayWriter};
+use wattswarm_core::parse::split_csv;
 use wattswarm_core::process::{csv_field, Settings};
 use wattswarm_core::storage::{rejects_partial_name, Output, RESULTS_DIR, STATE_DIR};
 use wattswarm_core::{Error, Result};
@@ -403,25 +404,13 @@ fn merge_sorted(out: &Output, rels: &[String], mut emit: impl FnMut(&str, i32, u
     Ok(())
 }
 
-/// The first field of a CSV line's rest (`reason,raw`), unquoted.
-fn first_csv_field(rest: &str) -> String {
-    match rest.strip_prefix('"') {
-        Some(q) => {
-            let mut field = String::new();
-            let mut chars = q.chars().peekable();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' if chars.peek() == Some(&'"') => {
-                        field.push('"');
-                        chars.next();
-                    }
-                    '"' => break,
-                    c => field.push(c),
-                }
-            }
-            field
-        }
-        None => rest.split(',').next().unwrap_or_default().to_owned(),
+/// The reason of a rejects partial's `reason,raw` (the raw text may be cut mid-quote, so a
+/// line core's splitter refuses keeps all of it as its reason).
+fn reject_reason(rest: &str) -> String {
+    let mut fields = Vec::new();
+    match split_csv(rest.as_bytes(), &mut fields) {
+        Ok(()) => fields.first().map(|f| String::from_utf8_lossy(f).into_owned()).unwrap_or_default(),
+        Err(_) => rest.to_owned(),
     }
 }
 
@@ -458,7 +447,7 @@ fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -> Result<Ve
                 })?;
                 writeln!(w, "{},{},{}", csv_field(&name), before + index + 1, rest).map_err(werr)?;
                 if shown_rejects.len() < REJECTS_SHOWN {
-                    shown_rejects.push(RejectSample { file: name.clone(), line: before + index + 1, reason: first_csv_field(rest) });
+                    shown_rejects.push(RejectSample { file: name.clone(), line: before + index + 1, reason: reject_reason(rest) });
                 }
             }
         }

@@ -59,6 +59,12 @@ pub fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
+/// The Python environment scripts/test fills (pyarrow, DuckDB, Polars, pymongo, SecantusDB,
+/// nbclient): `$ANCHORS_VENV`, or where scripts/test puts it.
+pub fn anchors_venv() -> String {
+    std::env::var("ANCHORS_VENV").unwrap_or_else(|_| format!("{}/.cache/wattswarm-anchors", std::env::var("HOME").unwrap()))
+}
+
 /// Grafana's variables as the tests evaluate the dashboards' queries (tests/monitoring.rs
 /// holds every dashboard to these).
 pub const DASHBOARD_VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"), ("$worker", ".*")];
@@ -489,7 +495,7 @@ impl WireDb {
         let home = std::env::var("HOME").unwrap();
         let child = match self.kind {
             Wire::Secantus => {
-                let venv = std::env::var("ANCHORS_VENV").unwrap_or_else(|_| format!("{home}/.cache/wattswarm-anchors"));
+                let venv = anchors_venv();
                 Command::new(format!("{venv}/bin/secantusd-py"))
                     .args(["--host", "127.0.0.1", "--port", &self.port.to_string(), "--storage-path"])
                     .arg(self.dir.path())
