@@ -298,6 +298,19 @@ fn figures(lines: &Lines, x_name: &str) -> String {
     s
 }
 
+/// The page without its `run` section: what must be identical for any number of workers,
+/// any chunk size and any retry of the same input.
+pub fn answers_part(html: &str) -> String {
+    let Some(a) = html.find(RUN_OPEN) else { return html.to_string() };
+    match html[a..].find(RUN_CLOSE) {
+        Some(len) => format!("{}{}", &html[..a], &html[a + len + RUN_CLOSE.len()..]),
+        None => html.to_string(),
+    }
+}
+
+const RUN_OPEN: &str = "<section id=\"run\">";
+const RUN_CLOSE: &str = "</section>";
+
 fn count(label: &str, key: &str, value: impl std::fmt::Display) -> String {
     format!(r#"<div><dt>{}</dt><dd data-key="{key}">{}</dd></div>"#, esc(label), esc(&value.to_string()))
 }
@@ -352,13 +365,21 @@ pub fn render(summary: &JobSummary, tables: &[ResultTable], rejects: &[RejectSam
     };
     let _ = write!(
         s,
-        "<h1>wattswarm job report</h1><p class=\"note\">{}, {}; {} of input in {} read by {} in {:.1} s.</p>",
+        "<h1>wattswarm job report</h1><p class=\"note\">{}, {}; {} of input in {}.</p>",
         plural(summary.households, "household", "households"),
         esc(&period),
         plural(summary.input_bytes, "byte", "bytes"),
         plural(summary.files as u64, "file", "files"),
+    );
+    // How this run went: the only part of the page that depends on workers, chunking and
+    // time (see `answers_part`).
+    let _ = write!(
+        s,
+        "<section id=\"run\"><p class=\"note\">Read by {} in {:.1} s.</p><dl>{}{}</dl></section>",
         plural(summary.workers as u64, "worker", "workers"),
-        summary.seconds
+        summary.seconds,
+        count("chunks", "chunks", thousands(summary.chunks)),
+        count("Parquet bytes", "parquet_bytes", thousands(summary.parquet_bytes)),
     );
 
     s.push_str("<h2>Counts</h2><dl>");
@@ -371,8 +392,6 @@ pub fn render(summary: &JobSummary, tables: &[ResultTable], rejects: &[RejectSam
         count("kWh in all", "kwh_sum", thousands(format!("{:.3}", summary.kwh_sum))),
         count("first reading", "first_reading", summary.first_reading.as_deref().unwrap_or("–")),
         count("last reading", "last_reading", summary.last_reading.as_deref().unwrap_or("–")),
-        count("chunks", "chunks", thousands(summary.chunks)),
-        count("Parquet bytes", "parquet_bytes", thousands(summary.parquet_bytes)),
     ] {
         s.push_str(&c);
     }
@@ -503,6 +522,18 @@ mod tests {
         assert!(page.contains(r#"data-rejected="3""#));
         assert!(page.contains(r#"data-file="a.csv" data-line="7""#));
         assert!(page.contains("The first 1:"));
+    }
+
+    #[test]
+    fn only_the_run_section_depends_on_workers_chunks_and_time() {
+        let a = summary(3);
+        let b = JobSummary { workers: a.workers + 4, chunks: a.chunks + 9, parquet_bytes: a.parquet_bytes + 1, seconds: a.seconds * 3.0, ..a.clone() };
+        let (pa, pb) = (render(&a, &tariff_rows(), &[]), render(&b, &tariff_rows(), &[]));
+        assert_ne!(pa, pb);
+        assert_eq!(answers_part(&pa), answers_part(&pb));
+        assert!(!answers_part(&pa).contains("id=\"run\"") && answers_part(&pa).contains("<h2>Counts</h2>"));
+        let c = JobSummary { rows: a.rows + 1, ..a.clone() };
+        assert_ne!(answers_part(&pa), answers_part(&render(&c, &tariff_rows(), &[])), "an answer is not in the run section");
     }
 
     #[test]
