@@ -424,6 +424,15 @@ fn schedule(d: &Data, seed: u64) -> u32 {
     if let Some((i, _)) = stopped {
         signal(&procs.0[i], "-CONT");
     }
+    // A worker woken after the job ended may still be writing a chunk it no longer holds:
+    // its hidden temporary is its own to remove. Asked to stop, every worker finishes its
+    // chunk, gives up reporting to the gone master and exits; then nothing may be left.
+    for w in procs.0.iter_mut().skip(1) {
+        signal(w, "-TERM");
+    }
+    for w in procs.0.iter_mut().skip(1) {
+        exited(w, Duration::from_secs(30), "a worker asked to stop after the job");
+    }
     // A master killed after _SUCCESS but before its clean-up: the next start finishes it.
     if out.join("_state").exists() || names(&out).iter().any(|n| n.starts_with("_lock")) {
         let mut c = master_args(port, d, &out, "2").spawn().unwrap();

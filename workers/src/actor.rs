@@ -16,6 +16,10 @@ const IDLE: u64 = u32::MAX as u64;
 /// How long a worker keeps trying to deliver one report.
 pub const REPORT_RETRY: Duration = Duration::from_secs(60);
 
+/// The same, once the worker has been asked to stop: within Docker's 10 s grace period, so
+/// a worker whose master is gone still exits by itself after its chunk.
+pub const STOPPING_REPORT_RETRY: Duration = Duration::from_secs(3);
+
 /// How far a worker is, shared with its heartbeat and whoever shows progress.
 #[derive(Debug)]
 pub struct WorkerProgress {
@@ -168,15 +172,16 @@ impl<S: LeaseSource> Loop<S> {
     }
 
     /// Sends a chunk's report, retrying a master that does not answer for at most
-    /// [`REPORT_RETRY`]. Past that the report is dropped: the chunk's files are committed,
+    /// [`REPORT_RETRY`] ([`STOPPING_REPORT_RETRY`] once asked to stop). Past that the report is dropped: the chunk's files are committed,
     /// its lease expires, and the master runs it again (the commit rule keeps one copy), so
     /// losing a report costs time, never data, and a worker whose master is gone stops.
     async fn deliver(&self, outcome: ChunkOutcome) {
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
         while let Err(e) = self.source.report(&self.id, outcome.clone()).await {
-            if started.elapsed() + delay > REPORT_RETRY {
-                tracing::warn!(worker = %self.id, "could not report for {:?}, giving the report up (the master runs the chunk again): {e}", REPORT_RETRY);
+            let limit = if self.progress.stopping.load(Ordering::Relaxed) { STOPPING_REPORT_RETRY } else { REPORT_RETRY };
+            if started.elapsed() + delay > limit {
+                tracing::warn!(worker = %self.id, "could not report for {limit:?}, giving the report up (the master runs the chunk again): {e}");
                 return;
             }
             tracing::warn!(worker = %self.id, "could not report, retrying in {delay:?}: {e}");
