@@ -305,15 +305,27 @@ fn a_worker_stopped_past_its_lease_and_a_second_signal() {
     let m = Master::start(&mut procs, free_port(), &d.csv, &out, &["--chunk-size", CHUNK, "--lease-timeout", "2"]);
     procs.0.push(worker(&m.url, "sleepy", free_port()));
     let busy = || m.job()["workers"].as_array().unwrap().iter().find(|w| w["id"] == "sleepy" && w["chunk"].is_u64()).map(|_| ());
-    until(Duration::from_secs(60), Duration::from_millis(5), busy, || "sleepy never held a chunk".into());
-    // SIGSTOP past the lease timeout: its chunk goes to another worker; woken, its late
-    // report is ignored.
-    signal(&procs.0[1], "-STOP");
+    // SIGSTOP while it holds a lease. A chunk takes milliseconds, so the worker may have
+    // reported between the look and the signal: look again once it is stopped (anything
+    // it sent has landed by then) and try again if it held nothing.
+    let stopped_holding = || {
+        busy()?;
+        signal(&procs.0[1], "-STOP");
+        std::thread::sleep(Duration::from_millis(300));
+        let held = busy();
+        if held.is_none() {
+            signal(&procs.0[1], "-CONT");
+        }
+        held
+    };
+    until(Duration::from_secs(60), Duration::from_millis(5), stopped_holding, || "sleepy never stopped holding a chunk".into());
+    // Past the lease timeout its chunk goes to another worker; woken, its late report is
+    // ignored.
     procs.0.push(worker(&m.url, "steady", free_port()));
-    std::thread::sleep(Duration::from_millis(3000));
+    let expired = || (metric(&m.metrics(), "wattswarm_leases_expired_total") >= 1.0).then_some(());
+    until(Duration::from_secs(30), Duration::from_millis(50), expired, || "the stopped worker's lease never expired".into());
     signal(&procs.0[1], "-CONT");
     m.wait_done(Duration::from_secs(120));
-    assert!(metric(&m.metrics(), "wattswarm_leases_expired_total") >= 1.0);
     assert_exact_dist(&out, &d, &mut procs);
 }
 
