@@ -31,6 +31,8 @@ pub struct Inserted {
     pub duplicates: u64,
     /// Seconds each insert call took, for the metrics.
     pub write_seconds: Vec<f64>,
+    /// When the last insert was acknowledged (none: nothing was sent).
+    pub last_done: Option<std::time::Instant>,
 }
 
 /// Inserts one batch; returns how many documents were new, how many were there already,
@@ -68,6 +70,7 @@ async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<R
         done.stored += stored;
         done.duplicates += dups;
         done.write_seconds.push(seconds);
+        done.last_done = Some(std::time::Instant::now());
         Ok(())
     };
     while let Some(batch) = rx.recv().await {
@@ -128,11 +131,18 @@ impl BulkLoad {
         block_on(task).map_err(|e| e.to_string())?
     }
 
-    /// Sends what is left and waits for every insert.
-    pub fn finish(mut self) -> Result<Inserted, String> {
+    /// Sends what is left without waiting for it: for a load that has all its documents
+    /// but is finished later, so its last batch does not wait for the [`finish`](Self::finish).
+    pub fn flush(&mut self) -> Result<(), String> {
         if !self.batch.is_empty() {
             self.send()?;
         }
+        Ok(())
+    }
+
+    /// Sends what is left and waits for every insert.
+    pub fn finish(mut self) -> Result<Inserted, String> {
+        self.flush()?;
         self.wait()
     }
 }

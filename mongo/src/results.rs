@@ -79,11 +79,17 @@ impl TableLoad {
         self.load.push(doc).map_err(|e| m.failed(what, e))
     }
 
+    /// Every document is pushed: sends the last batch now, while other tables load.
+    fn pushed_all(&mut self, m: &Mongo) -> Result<(), MongoError> {
+        let what = format!("insert into {}", self.staging);
+        self.load.flush().map_err(|e| m.failed(what, e))
+    }
+
     /// Waits for its inserts, checks that every document is there once, builds the key index.
     fn finish(self, m: &Mongo) -> Result<Loaded, MongoError> {
         let TableLoad { live, staging, key, load, docs, started } = self;
         let done = load.finish().map_err(|e| m.failed(format!("insert into {staging}"), e))?;
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = done.last_done.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
         if done.stored + done.duplicates != docs {
             return Err(m.failed(format!("insert into {staging}"), format!("{docs} documents sent, {} stored", done.stored + done.duplicates)));
         }
@@ -144,6 +150,7 @@ pub fn export_results(m: &Mongo, staging: &Staging, sets: &[ResultSet<'_>], hous
             let d = json_doc(i, row, job).map_err(|e| m.failed(format!("make the documents of {}", s.collection), e))?;
             t.push(m, d)?;
         }
+        t.pushed_all(m)?;
         loads.push(t);
     }
     let mut days = TableLoad::open(m, staging, "household_day", HOUSEHOLD_DAY_KEY)?;
