@@ -35,21 +35,24 @@ pub struct Inserted {
     pub last_done: Option<std::time::Instant>,
 }
 
-/// Inserts one batch; returns how many documents were new, how many were there already,
-/// and the seconds it took.
-async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<(u64, u64, f64), String> {
+/// One batch's insert: documents new, documents there already, its seconds, and when it was
+/// acknowledged.
+type BatchDone = (u64, u64, f64, std::time::Instant);
+
+/// Inserts one batch.
+async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<BatchDone, String> {
     let started = std::time::Instant::now();
     let mut backoff = Backoff::new(retry_seconds);
     loop {
         let err = match coll.insert_many(&batch).ordered(false).await {
-            Ok(_) => return Ok((batch.len() as u64, 0, started.elapsed().as_secs_f64())),
+            Ok(_) => return Ok((batch.len() as u64, 0, started.elapsed().as_secs_f64(), std::time::Instant::now())),
             Err(e) => e,
         };
         if let ErrorKind::InsertMany(ref m) = *err.kind {
             let writes = m.write_errors.as_deref().unwrap_or_default();
             if m.write_concern_error.is_none() && !writes.is_empty() && writes.iter().all(|w| w.code == DUPLICATE_KEY) {
                 let dups = writes.len() as u64;
-                return Ok((batch.len() as u64 - dups, dups, started.elapsed().as_secs_f64()));
+                return Ok((batch.len() as u64 - dups, dups, started.elapsed().as_secs_f64(), std::time::Instant::now()));
             }
         }
         let reason = err.to_string().lines().next().unwrap_or_default().to_owned();
@@ -65,12 +68,12 @@ async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, re
 async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<RawDocumentBuf>>, concurrency: usize, retry_seconds: u64) -> Result<Inserted, String> {
     let mut inflight = JoinSet::new();
     let mut done = Inserted::default();
-    let mut add = |r: Result<Result<(u64, u64, f64), String>, tokio::task::JoinError>| -> Result<(), String> {
-        let (stored, dups, seconds) = r.map_err(|e| e.to_string())??;
+    let mut add = |r: Result<Result<BatchDone, String>, tokio::task::JoinError>| -> Result<(), String> {
+        let (stored, dups, seconds, at) = r.map_err(|e| e.to_string())??;
         done.stored += stored;
         done.duplicates += dups;
         done.write_seconds.push(seconds);
-        done.last_done = Some(std::time::Instant::now());
+        done.last_done = done.last_done.max(Some(at));
         Ok(())
     };
     while let Some(batch) = rx.recv().await {
