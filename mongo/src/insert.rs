@@ -35,9 +35,24 @@ pub struct Inserted {
     pub last_done: Option<std::time::Instant>,
 }
 
-/// One batch's insert: documents new, documents there already, its seconds, and when it was
-/// acknowledged.
-type BatchDone = (u64, u64, f64, std::time::Instant);
+/// What one batch's insert did.
+struct BatchDone {
+    /// Documents newly stored.
+    stored: u64,
+    /// Documents that were there already.
+    duplicates: u64,
+    /// When it was acknowledged.
+    at: std::time::Instant,
+    /// Seconds from its first try to `at`.
+    seconds: f64,
+}
+
+impl BatchDone {
+    fn now(started: std::time::Instant, sent: usize, duplicates: u64) -> BatchDone {
+        let at = std::time::Instant::now();
+        BatchDone { stored: sent as u64 - duplicates, duplicates, at, seconds: (at - started).as_secs_f64() }
+    }
+}
 
 /// Inserts one batch.
 async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<BatchDone, String> {
@@ -45,14 +60,13 @@ async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, re
     let mut backoff = Backoff::new(retry_seconds);
     loop {
         let err = match coll.insert_many(&batch).ordered(false).await {
-            Ok(_) => return Ok((batch.len() as u64, 0, started.elapsed().as_secs_f64(), std::time::Instant::now())),
+            Ok(_) => return Ok(BatchDone::now(started, batch.len(), 0)),
             Err(e) => e,
         };
         if let ErrorKind::InsertMany(ref m) = *err.kind {
             let writes = m.write_errors.as_deref().unwrap_or_default();
             if m.write_concern_error.is_none() && !writes.is_empty() && writes.iter().all(|w| w.code == DUPLICATE_KEY) {
-                let dups = writes.len() as u64;
-                return Ok((batch.len() as u64 - dups, dups, started.elapsed().as_secs_f64(), std::time::Instant::now()));
+                return Ok(BatchDone::now(started, batch.len(), writes.len() as u64));
             }
         }
         let reason = err.to_string().lines().next().unwrap_or_default().to_owned();
@@ -69,11 +83,11 @@ async fn inserter(coll: Collection<RawDocumentBuf>, mut rx: mpsc::Receiver<Vec<R
     let mut inflight = JoinSet::new();
     let mut done = Inserted::default();
     let mut add = |r: Result<Result<BatchDone, String>, tokio::task::JoinError>| -> Result<(), String> {
-        let (stored, dups, seconds, at) = r.map_err(|e| e.to_string())??;
-        done.stored += stored;
-        done.duplicates += dups;
-        done.write_seconds.push(seconds);
-        done.last_done = done.last_done.max(Some(at));
+        let b = r.map_err(|e| e.to_string())??;
+        done.stored += b.stored;
+        done.duplicates += b.duplicates;
+        done.write_seconds.push(b.seconds);
+        done.last_done = done.last_done.max(Some(b.at));
         Ok(())
     };
     while let Some(batch) = rx.recv().await {

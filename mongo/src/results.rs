@@ -75,23 +75,23 @@ impl TableLoad {
 
     fn push(&mut self, m: &Mongo, doc: RawDocumentBuf) -> Result<(), MongoError> {
         self.docs += 1;
-        let what = format!("insert into {}", self.staging);
-        self.load.push(doc).map_err(|e| m.failed(what, e))
+        let r = self.load.push(doc);
+        r.map_err(|e| insert_failed(m, &self.staging, e))
     }
 
     /// Every document is pushed: sends the last batch now, while other tables load.
     fn pushed_all(&mut self, m: &Mongo) -> Result<(), MongoError> {
-        let what = format!("insert into {}", self.staging);
-        self.load.flush().map_err(|e| m.failed(what, e))
+        let r = self.load.flush();
+        r.map_err(|e| insert_failed(m, &self.staging, e))
     }
 
     /// Waits for its inserts, checks that every document is there once, builds the key index.
     fn finish(self, m: &Mongo) -> Result<Loaded, MongoError> {
         let TableLoad { live, staging, key, load, docs, started } = self;
-        let done = load.finish().map_err(|e| m.failed(format!("insert into {staging}"), e))?;
+        let done = load.finish().map_err(|e| insert_failed(m, &staging, e))?;
         let seconds = done.last_done.map_or(0.0, |t| t.duration_since(started).as_secs_f64());
         if done.stored + done.duplicates != docs {
-            return Err(m.failed(format!("insert into {staging}"), format!("{docs} documents sent, {} stored", done.stored + done.duplicates)));
+            return Err(insert_failed(m, &staging, format!("{docs} documents sent, {} stored", done.stored + done.duplicates)));
         }
         let keys: Document = key.iter().map(|k| (k.clone(), Bson::Int32(1))).collect();
         let index = IndexModel::builder()
@@ -106,6 +106,10 @@ impl TableLoad {
             seconds,
         })
     }
+}
+
+fn insert_failed(m: &Mongo, staging: &str, e: String) -> MongoError {
+    m.failed(format!("insert into {staging}"), e)
 }
 
 /// A JSON results row as a document: `_id` (its place in the table), its fields, `job`.
