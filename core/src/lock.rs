@@ -25,6 +25,7 @@
 use std::collections::HashSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -111,8 +112,9 @@ pub struct OutputLock {
     generation: u64,
     me: Holder,
     lost: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    renewer: Mutex<Option<JoinHandle<()>>>,
+    /// The renewer and the way to stop it: dropping the sender wakes it at once (a plain
+    /// sleep made every job's end wait up to one renewal period, 5 s, for the join).
+    renewer: Mutex<Option<(mpsc::Sender<()>, JoinHandle<()>)>>,
 }
 
 impl std::fmt::Debug for OutputLock {
@@ -185,18 +187,14 @@ impl OutputLock {
 
     fn start(out: Output, generation: u64, me: Holder, timeout: Duration) -> OutputLock {
         let lost = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (o, mut h, l, s) = (out.clone(), me.clone(), lost.clone(), stop.clone());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let (o, mut h, l) = (out.clone(), me.clone(), lost.clone());
         let every = (timeout / 5).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let renewer = std::thread::Builder::new()
             .name("wattswarm-lock".into())
             .spawn(move || {
                 let rel = lock_name(generation);
-                while !s.load(Ordering::Relaxed) {
-                    std::thread::sleep(every);
-                    if s.load(Ordering::Relaxed) {
-                        break;
-                    }
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
                     match read_holder(&o, &rel) {
                         Ok(Some(now)) if now.nonce == h.nonce => {
                             h.renewals += 1;
@@ -220,8 +218,7 @@ impl OutputLock {
             generation,
             me,
             lost,
-            stop,
-            renewer: Mutex::new(Some(renewer)),
+            renewer: Mutex::new(Some((stop, renewer))),
         }
     }
 
@@ -263,10 +260,10 @@ impl OutputLock {
 
     /// Stops the renewals; false if they were stopped already.
     fn stop_renewing(&self) -> bool {
-        self.stop.store(true, Ordering::Relaxed);
         let t = self.renewer.lock().expect("not poisoned").take();
         match t {
-            Some(t) => {
+            Some((stop, t)) => {
+                drop(stop);
                 let _ = t.join();
                 true
             }
@@ -303,6 +300,16 @@ mod tests {
         a.release();
         let b = OutputLock::acquire(&out, Duration::from_secs(30)).unwrap();
         assert_eq!(b.generation, 1, "a released lock leaves no file: the next starts afresh");
+    }
+
+    #[test]
+    fn releasing_does_not_wait_for_the_next_renewal() {
+        // A 30 s timeout renews every 5 s; a job's end must not sit out that period.
+        let (_d, out) = out();
+        let a = OutputLock::acquire(&out, Duration::from_secs(30)).unwrap();
+        let t = std::time::Instant::now();
+        a.release();
+        assert!(t.elapsed() < Duration::from_secs(2), "release took {:?}", t.elapsed());
     }
 
     #[test]
