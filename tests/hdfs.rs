@@ -90,6 +90,57 @@ fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
             assert!(std::fs::read(back.join(f)).unwrap() == std::fs::read(local.join(f)).unwrap(), "{f} differs");
         }
     }
+
+    parquet_is_read_from_hdfs_in_windows(&dfs, dir.path());
+}
+
+/// The master's merges read Parquet from HDFS: the same batches as from local disk, in a
+/// few requests per window, not one per page header's read (that cost the 11 GB file's
+/// household-day merge 5.5 s against 0.35 s locally); and a read past the end is an error.
+fn parquet_is_read_from_hdfs_in_windows(dfs: &MiniDfs, dir: &Path) {
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+    use std::sync::Arc;
+    use wattswarm_core::hdfs::{HdfsOptions, WINDOW};
+    use wattswarm_core::storage::{Output, ParquetSource};
+
+    // Small pages and row groups, uncompressed: many page headers in a file of several windows.
+    let path = dir.join("pages.parquet");
+    let props = WriterProperties::builder()
+        .set_data_page_size_limit(4096)
+        .set_max_row_group_row_count(Some(50_000))
+        .set_dictionary_enabled(false)
+        .build();
+    let rows = 200_000i64;
+    let ids: ArrayRef = Arc::new(StringArray::from_iter_values((0..rows).map(|i| format!("MAC{:06}", i / 700))));
+    let ns: ArrayRef = Arc::new(Int64Array::from_iter_values((0..rows).map(|i| i * 7919 % 1_000_003)));
+    let batch = RecordBatch::try_from_iter([("id", ids), ("n", ns)]).unwrap();
+    let mut w = ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len > 4 * WINDOW as u64, "a file of several windows: {len} bytes");
+    dfs.put(&path, "/windows/pages.parquet");
+
+    let read = |src: ParquetSource| -> Vec<RecordBatch> {
+        ParquetRecordBatchReaderBuilder::try_new(src).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
+    };
+    let local = read(Output::local(dir).open_parquet("pages.parquet").unwrap());
+    let out = Output::open(&format!("{}/windows", dfs.url), &HdfsOptions::default()).unwrap();
+    let src = out.open_parquet("pages.parquet").unwrap();
+    let ParquetSource::Hdfs(reader) = &src else { panic!("an HDFS source") };
+    let reader = reader.clone();
+    assert_eq!(read(src), local, "the same batches from HDFS as from local disk");
+    let pages = rows as u64 * 2 * 8 / 4096;
+    assert!(
+        reader.requests() < len / WINDOW as u64 * 4 + 16 && reader.requests() < pages / 4,
+        "{} requests to HDFS for {len} bytes in about {pages} pages",
+        reader.requests()
+    );
+    let past = reader.bytes(len - 2, 5).unwrap_err().to_string();
+    assert!(past.contains("past the end"), "{past}");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::hdfs::{self, Hdfs, HdfsOptions, HdfsReader, HdfsWriter};
+use crate::hdfs::{self, Hdfs, HdfsOptions, HdfsWriter, WindowedReader};
 
 pub const PARQUET_DIR: &str = "parquet";
 pub const RESULTS_DIR: &str = "results";
@@ -125,10 +125,10 @@ impl Write for FileWriter {
     }
 }
 
-/// A committed Parquet file opened for reading (local, or HDFS by ranges).
+/// A committed Parquet file opened for reading (local, or HDFS through windows).
 pub enum ParquetSource {
     Local(fs::File),
-    Hdfs(HdfsReader),
+    Hdfs(WindowedReader),
 }
 
 impl parquet::file::reader::Length for ParquetSource {
@@ -140,16 +140,20 @@ impl parquet::file::reader::Length for ParquetSource {
     }
 }
 
-/// Reads an HDFS file sequentially from a position, 1 MiB per request.
+/// Reads an HDFS file sequentially from a position, through its windows.
 pub struct RangeReader {
-    file: HdfsReader,
+    file: WindowedReader,
     pos: u64,
 }
 
 impl Read for RangeReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let want = buf.len().min(1 << 20);
-        let n = self.file.read_at(&mut buf[..want], self.pos).map_err(std::io::Error::other)?;
+        let n = (buf.len() as u64).min(self.file.len().saturating_sub(self.pos)).min(1 << 20) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let bytes = self.file.bytes(self.pos, n).map_err(std::io::Error::other)?;
+        buf[..n].copy_from_slice(&bytes);
         self.pos += n as u64;
         Ok(n)
     }
@@ -186,7 +190,7 @@ impl parquet::file::reader::ChunkReader for ParquetSource {
         match self {
             ParquetSource::Local(f) => f.get_bytes(start, length),
             ParquetSource::Hdfs(r) => r
-                .read_range(start, length)
+                .bytes(start, length)
                 .map_err(|e| parquet::errors::ParquetError::External(Box::new(e))),
         }
     }
@@ -374,7 +378,7 @@ impl Output {
                 let p = root.join(rel);
                 Ok(ParquetSource::Local(fs::File::open(&p).map_err(|e| Error::io("open", &p, e))?))
             }
-            Root::Hdfs { fs, dir } => Ok(ParquetSource::Hdfs(fs.open(&Self::hdfs_path(dir, rel))?)),
+            Root::Hdfs { fs, dir } => Ok(ParquetSource::Hdfs(WindowedReader::new(fs.open(&Self::hdfs_path(dir, rel))?))),
         }
     }
 

@@ -281,20 +281,31 @@ impl MasterActor {
                 files,
                 parquet_bytes,
             };
+            // Each step's time, for `RUST_LOG=wattswarm_master=info`: the serial finish is
+            // what more workers cannot shorten.
+            let mut step = Instant::now();
+            let mut took = |name: &str| {
+                tracing::info!("finish: {name} took {:.3} s", step.elapsed().as_secs_f64());
+                step = Instant::now();
+            };
             let tables = tables(&agg);
             lock.check()?;
             write_household_days(&out, days, &settings)?;
+            took("household_day.parquet");
             wattswarm_core::failpoint("after-household-day");
             lock.check()?;
             let summary = write_results(&out, &chunks, &lines, &agg, &tables, facts)?;
+            took("rejects and results");
             wattswarm_core::failpoint("after-results");
             if let Some(m) = &mongo {
                 lock.check()?;
                 m.export(&out, &tables, &summary)?;
+                took("MongoDB export");
                 wattswarm_core::failpoint("after-mongo");
             }
             lock.check()?;
             seal(&out, &manifest)?;
+            took("_SUCCESS");
             metrics.publish_results(&tables);
             Ok::<_, JobError>(JobOutcome {
                 summary,

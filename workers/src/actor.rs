@@ -220,6 +220,12 @@ impl<S: LeaseSource> Loop<S> {
         match result {
             Ok(Ok(report)) => {
                 p.chunks_done.fetch_add(1, Ordering::Relaxed);
+                let st = &report.stages;
+                tracing::debug!(
+                    worker = %self.id, chunk, attempt,
+                    "chunk done in {:.3} s: read {:.3}, parse {:.3}, encode {:.3}, write {:.3} (of it commit {:.3})",
+                    report.seconds, st.read, st.parse, st.encode, st.write, report.commit_seconds
+                );
                 if let Some(m) = &self.metrics {
                     m.record(&report, started.elapsed().as_secs_f64());
                 }
