@@ -343,10 +343,23 @@ impl Output {
 
     /// Writes a small file atomically (temporary name, sync, rename), replacing any earlier one.
     pub fn write_atomic(&self, rel: &str, bytes: &[u8]) -> Result<()> {
-        let mut w = self.create(rel, "w")?;
-        let shown = w.shown().to_owned();
-        w.write_all(bytes).map_err(|e| Error::io("write", &shown, e))?;
-        self.replace(w.close()?, rel)
+        self.write_atomic_all(&[(rel, bytes)])
+    }
+
+    /// [`Self::write_atomic`] for several files, each closed before the first is renamed:
+    /// on HDFS their waits for the NameNode's `complete()` then overlap.
+    pub fn write_atomic_all(&self, files: &[(&str, &[u8])]) -> Result<()> {
+        let mut written = Vec::with_capacity(files.len());
+        for &(rel, bytes) in files {
+            let mut w = self.create(rel, "w")?;
+            let shown = w.shown().to_owned();
+            w.write_all(bytes).map_err(|e| Error::io("write", &shown, e))?;
+            written.push((w.close()?, rel));
+        }
+        for (w, rel) in written {
+            self.replace(w, rel)?;
+        }
+        Ok(())
     }
 
     /// The bytes of `rel`, or `None` if it does not exist.

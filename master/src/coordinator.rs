@@ -30,6 +30,9 @@ impl Default for CoordinatorConfig {
 enum State {
     Pending,
     Running { worker: String, attempt: u32, deadline: Instant },
+    /// The attempt's report is accepted and being kept with the output: no worker holds
+    /// the chunk any more, and it is not done until the report is saved.
+    Saving { attempt: u32 },
     Done,
     Failed,
 }
@@ -167,10 +170,23 @@ impl Coordinator {
         self.entries.get(chunk as usize).map(|e| &e.spec)
     }
 
-    /// Records a completed attempt.
-    pub fn complete(&mut self, chunk: u32, attempt: u32) -> Accept {
+    /// Takes a completed attempt from its worker while its report is saved: the worker
+    /// may lease again at once, and neither its next lease nor an expiry puts the chunk
+    /// back. [`Self::complete`] then marks it done.
+    pub fn saving(&mut self, chunk: u32, attempt: u32) -> Accept {
         match self.entries.get_mut(chunk as usize) {
             Some(e) if matches!(&e.state, State::Running { attempt: a, .. } if *a == attempt) => {
+                e.state = State::Saving { attempt };
+                Accept::Accepted
+            }
+            _ => Accept::Stale,
+        }
+    }
+
+    /// Records a completed attempt (running, or being saved).
+    pub fn complete(&mut self, chunk: u32, attempt: u32) -> Accept {
+        match self.entries.get_mut(chunk as usize) {
+            Some(e) if matches!(&e.state, State::Running { attempt: a, .. } | State::Saving { attempt: a } if *a == attempt) => {
                 e.state = State::Done;
                 Accept::Accepted
             }
@@ -240,7 +256,7 @@ impl Coordinator {
         for e in &self.entries {
             match e.state {
                 State::Pending => c.pending += 1,
-                State::Running { .. } => c.running += 1,
+                State::Running { .. } | State::Saving { .. } => c.running += 1,
                 State::Done => c.done += 1,
                 State::Failed => c.failed += 1,
             }
@@ -345,6 +361,27 @@ mod tests {
         assert_eq!(c.holder(b.chunk.id), Some(("w1", b.attempt)));
         assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Stale, "the first attempt's report is late");
         assert_ne!(leased(c.lease("w2", t0)).chunk.id, a.chunk.id);
+    }
+
+    #[test]
+    fn a_chunk_being_saved_is_neither_leased_again_nor_expired_nor_done() {
+        let t0 = Instant::now();
+        let mut c = table(2);
+        let a = leased(c.lease("w1", t0));
+        assert_eq!(c.saving(a.chunk.id, a.attempt + 1), Accept::Stale, "only the holder's attempt");
+        assert_eq!(c.saving(a.chunk.id, a.attempt), Accept::Accepted);
+        assert_eq!(c.holder(a.chunk.id), None, "no worker holds it");
+        // Its worker leases again at once: it gets the other chunk, not this one back.
+        let b = leased(c.lease("w1", t0));
+        assert_ne!(b.chunk.id, a.chunk.id);
+        assert_eq!(c.expire(t0 + Duration::from_secs(60)), vec![b.chunk.id], "a save does not expire");
+        assert_eq!(c.release_worker("w1"), Vec::<u32>::new());
+        assert!(!c.is_done(a.chunk.id) && !c.is_finished());
+        assert_eq!(c.counts(), ChunkCounts { pending: 1, running: 1, done: 0, failed: 0 });
+        assert_eq!(c.fail(a.chunk.id, a.attempt, "late".into()), Ok(Accept::Stale));
+        assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Accepted);
+        assert!(c.is_done(a.chunk.id));
+        assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Stale, "once");
     }
 
     #[test]

@@ -504,14 +504,10 @@ pub fn write_results(
         parquet_bytes: facts.parquet_bytes,
     };
     let json = |v: &Value| serde_json::to_vec_pretty(v).expect("JSON values serialise");
-    for t in tables {
-        out.write_atomic(&format!("{RESULTS_DIR}/{}.json", t.name), &json(&t.rows))?;
-    }
-    out.write_atomic(
-        &format!("{RESULTS_DIR}/summary.json"),
-        &serde_json::to_vec_pretty(&summary).expect("summary serialises"),
-    )?;
-    out.write_atomic(&format!("{RESULTS_DIR}/{REPORT_FILE}"), render(&summary, tables, &rejects).as_bytes())?;
+    let mut files: Vec<(String, Vec<u8>)> = tables.iter().map(|t| (format!("{RESULTS_DIR}/{}.json", t.name), json(&t.rows))).collect();
+    files.push((format!("{RESULTS_DIR}/summary.json"), serde_json::to_vec_pretty(&summary).expect("summary serialises")));
+    files.push((format!("{RESULTS_DIR}/{REPORT_FILE}"), render(&summary, tables, &rejects).into_bytes()));
+    out.write_atomic_all(&files.iter().map(|(rel, b)| (rel.as_str(), b.as_slice())).collect::<Vec<_>>())?;
     Ok(summary)
 }
 
