@@ -106,7 +106,7 @@ fn stderr_of(c: &mut Child) -> String {
 #[test]
 fn a_kill_at_every_step_of_the_finish_costs_time_not_data() {
     let d = data();
-    for point in ["after-report-saved", "after-household-day", "after-results", "after-success"] {
+    for point in ["before-report-saved", "after-report-saved", "after-household-day", "after-results", "after-success"] {
         let out = d.dir.path().join(point);
         let o = run(&d, &out, &[("WS_FAILPOINT", point)]);
         assert!(!o.status.success(), "{point}: the run was stopped there");

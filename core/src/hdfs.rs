@@ -180,9 +180,14 @@ pub struct Status {
 }
 
 impl Hdfs {
+    /// `path` on this NameNode, for messages.
+    fn location(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
     fn err(&self, action: &str, path: &str, e: HdfsError) -> Error {
         Error::Hdfs {
-            location: format!("{}{path}", self.url),
+            location: self.location(path),
             reason: format!("cannot {action}: {e}"),
         }
     }
@@ -382,7 +387,7 @@ impl HdfsReader {
                         Some(p) => p.map_err(|e| self.hdfs.err("read", &self.path, e))?,
                         None => {
                             return Err(Error::Hdfs {
-                                location: format!("{}{}", self.hdfs.url, self.path),
+                                location: self.hdfs.location(&self.path),
                                 reason: format!("the read of {n} bytes at {pos} ended after {filled}"),
                             })
                         }
@@ -405,8 +410,8 @@ impl HdfsReader {
     /// Starts reading `n` bytes at `pos` in the background, for the next [`Self::read_at`]
     /// of that very range: a chunk's reads then overlap its parsing instead of waiting a
     /// DataNode round trip each (a local file has the kernel's read-ahead for this). The
-    /// packets are handed over as they come, not gathered into one buffer first: that
-    /// copy of every byte cost the 11 GB file's reads about 1.3 s of CPU.
+    /// packets are handed over as they come, not gathered into one buffer first (that copy
+    /// of every byte was 4.4% of the 11 GB from-HDFS run's CPU samples).
     /// One range at a time; another call replaces it.
     pub fn read_ahead(&self, pos: u64, n: usize) {
         use futures_util::StreamExt;
@@ -485,7 +490,7 @@ impl WindowedReader {
     /// `len` bytes at `start`, which must lie inside the file.
     pub fn bytes(&self, start: u64, len: usize) -> Result<Bytes> {
         let end = start.checked_add(len as u64).filter(|&e| e <= self.len()).ok_or_else(|| Error::Corrupt {
-            path: format!("{}{}", self.file.hdfs.url, self.file.path).into(),
+            path: self.file.hdfs.location(&self.file.path).into(),
             reason: format!("a read of {len} bytes at {start} goes past the end ({} bytes): the file is damaged", self.len()),
         })?;
         let mut windows = self.windows.lock().expect("not poisoned");
@@ -546,7 +551,7 @@ impl HdfsWriter {
     /// the last block: started one after another, a chunk's files would pay that wait each.
     pub fn start_close(mut self) -> Result<(u64, Closing)> {
         self.send().map_err(|e| Error::Hdfs {
-            location: format!("{}{}", self.hdfs.url, self.path),
+            location: self.hdfs.location(&self.path),
             reason: format!("cannot write: {e}"),
         })?;
         let mut w = self.writer.take().expect("present after a successful send");

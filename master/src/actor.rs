@@ -565,8 +565,8 @@ impl MasterActor {
     /// Takes a held attempt's checked report. The chunk leaves its worker at once (the
     /// worker may lease its next chunk) and counts as done once the report is kept with
     /// the output, so a master restarted at any moment resumes every chunk it ever called
-    /// done. The save runs on the [`ReportSaver`]'s thread: on HDFS it takes 10 to 40 ms,
-    /// which every worker waited for before its next lease.
+    /// done. The save runs on the [`ReportSaver`]'s thread: on HDFS a worker waited 12 to
+    /// 40 ms for it before its next lease.
     fn accept_done(&mut self, worker: &str, report: Box<wattswarm_core::process::ChunkReport>, ctx: &mut Context<Self>) {
         let accepted = self.coord.saving(report.chunk, report.attempt);
         debug_assert_eq!(accepted, Accept::Accepted);

@@ -51,6 +51,7 @@ struct Entry {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkCounts {
     pub pending: u32,
+    /// Leased, or done by a worker with its report still being saved.
     pub running: u32,
     pub done: u32,
     pub failed: u32,

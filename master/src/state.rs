@@ -27,11 +27,11 @@ use crate::JobError;
 pub type Saved = Result<Box<ChunkReport>, wattswarm_core::Error>;
 
 /// Keeps accepted chunk reports with the output (`_state/chunk-NNNNN.json`), one at a
-/// time, on a thread of its own: off the master actor's thread, since a save on HDFS takes
-/// 10 to 40 ms that every worker's next lease waited for; and not on tokio's blocking
-/// pool, whose extra threads each grew a malloc arena as large as a chunk's working set
-/// (the 1 GB file's peak went from 90 MB to 155-185 MB). Each save checks the lock first.
-/// The thread ends with the saver.
+/// time, on a thread of its own: off the master actor's thread, since on HDFS a worker
+/// waited 12 to 40 ms between chunks for the save; and not on tokio's blocking pool,
+/// where the 1 GB file's peak went from 90 MB to 155-185 MB (more threads holding malloc
+/// arenas: `MALLOC_ARENA_MAX=1` gave it back; with this thread it is 122-126 MB). Each
+/// save checks the lock first. The thread ends with the saver.
 pub struct ReportSaver {
     jobs: std::sync::mpsc::Sender<(Box<ChunkReport>, tokio::sync::oneshot::Sender<Saved>)>,
 }
@@ -43,6 +43,8 @@ impl ReportSaver {
             .name("wattswarm-saver".into())
             .spawn(move || {
                 for (report, done) in rx {
+                    // The worker has its answer; a kill here costs the chunk a rerun.
+                    wattswarm_core::failpoint("before-report-saved");
                     let json = serde_json::to_vec(&report).expect("reports serialise");
                     let saved = lock.check().and_then(|_| out.write_atomic(&report_name(report.chunk), &json));
                     if saved.is_ok() {
