@@ -6,7 +6,8 @@ use anyhow::{Context, Result};
 use wattswarm_core::input;
 use wattswarm_master::actor::{GetStatus, JobOutcome};
 use wattswarm_master::results::Headline;
-use wattswarm_master::{run_standalone, CoordinatorConfig, JobOptions};
+use wattswarm::run_standalone;
+use wattswarm_master::{CoordinatorConfig, JobOptions};
 
 use crate::cli::RunArgs;
 use crate::progress::Progress;

@@ -105,7 +105,9 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
+        // Each default is stated once, where it is used; these read them.
         let chunk = wattswarm_core::process::Settings::default();
+        let coordinator = wattswarm_master::CoordinatorConfig::default();
         Settings {
             input: None,
             fallback_input: None,
@@ -118,8 +120,8 @@ impl Default for Settings {
             batch_rows: chunk.batch_rows,
             row_group_rows: chunk.row_group_rows,
             read_block: chunk.read_block as u64,
-            lease_timeout_seconds: 30,
-            max_attempts: 3,
+            lease_timeout_seconds: coordinator.lease_timeout.as_secs(),
+            max_attempts: coordinator.max_attempts,
             listen: "0.0.0.0:7070".into(),
             advertise: None,
             master: None,
@@ -127,13 +129,13 @@ impl Default for Settings {
             token_file: None,
             worker_id: None,
             metrics_listen: "0.0.0.0:9101".into(),
-            heartbeat_seconds: 1,
+            heartbeat_seconds: wattswarm_worker::actor::HEARTBEAT.as_secs(),
             exit_when_done: false,
             autoscale: None,
             docker_worker_service: "worker".into(),
             hdfs_replication: None,
             hdfs_block_size: None,
-            hdfs_connect_seconds: 30,
+            hdfs_connect_seconds: chunk.hdfs.connect_seconds,
             mongo_uri: None,
             mongo_username: None,
             mongo_password: None,

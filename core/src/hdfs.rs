@@ -21,6 +21,7 @@ use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::retry::{Policy, Retriable};
 
 /// How wattswarm writes to HDFS.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -111,6 +112,38 @@ where
 }
 
 /// The NameNode says "no such file" either way, depending on the call.
+/// A NameNode that is up but cannot take writes yet: in safe mode (its exception class),
+/// or with no DataNode registered (Hadoop throws a plain `IOException` for that, so only
+/// its text tells).
+fn not_ready(e: &HdfsError) -> bool {
+    match e {
+        HdfsError::RPCError(class, msg) => {
+            class.ends_with("SafeModeException") || class.ends_with("RetriableException") || msg.contains("could only be written to 0")
+        }
+        _ => false,
+    }
+}
+
+/// Whether waiting can cure an HDFS error: not for a bad URL or path, refused
+/// credentials or permissions, or a feature the client lacks.
+impl Retriable for HdfsError {
+    fn retriable(&self) -> bool {
+        match self {
+            HdfsError::RPCError(class, _) => !class.ends_with("AccessControlException"),
+            HdfsError::InvalidPath(_)
+            | HdfsError::InvalidArgument(_)
+            | HdfsError::UrlParseError(_)
+            | HdfsError::UnsupportedFeature(_)
+            | HdfsError::UnsupportedErasureCodingPolicy(_)
+            | HdfsError::FatalRPCError(..)
+            | HdfsError::SASLError(_)
+            | HdfsError::GSSAPIError(..)
+            | HdfsError::NoSASLMechanism => false,
+            _ => true,
+        }
+    }
+}
+
 fn not_found(e: &HdfsError) -> bool {
     match e {
         HdfsError::FileNotFound(_) => true,
@@ -193,33 +226,40 @@ impl Hdfs {
     }
 
     /// Asks the NameNode for `/` and whether it can place a block, retrying with
-    /// [`crate::retry::with_backoff`] for at most `connect_seconds`; each attempt is bounded
-    /// by the time left (between 0.5 and 10 s).
+    /// [`Policy::server`] for at most `connect_seconds`; each attempt is bounded by the
+    /// time left (between 0.5 and 10 s). An error that waiting cannot cure (a bad URL,
+    /// refused credentials) ends it at once.
     fn wait_until_up(&self) -> Result<()> {
         let what = format!("HDFS NameNode {}", self.url);
-        crate::retry::with_backoff(&what, self.options.connect_seconds, |b| {
-            let c = self.client.clone();
-            let limit = b.remaining().clamp(Duration::from_millis(500), Duration::from_secs(10));
-            block_on(async move {
-                match tokio::time::timeout(limit, c.get_file_info("/")).await {
-                    Ok(r) => r.map(|_| ()),
-                    Err(_) => Err(HdfsError::OperationFailed(format!("no answer in {limit:?}"))),
-                }
+        let seconds = self.options.connect_seconds;
+        Policy::server(Duration::from_secs(seconds))
+            .run(&what, |b| {
+                let c = self.client.clone();
+                let limit = b.remaining().unwrap_or_default().clamp(Duration::from_millis(500), Duration::from_secs(10));
+                block_on(async move {
+                    match tokio::time::timeout(limit, c.get_file_info("/")).await {
+                        Ok(r) => r.map(|_| ()),
+                        Err(_) => Err(HdfsError::OperationFailed(format!("no answer in {limit:?}"))),
+                    }
+                })
+                .and_then(|()| self.probe_write())
             })
-            .and_then(|()| self.probe_write())
-        })
-        .map_err(|(attempts, e)| Error::Hdfs {
-            location: self.url.clone(),
-            reason: format!(
-                "the NameNode did not answer after {attempts} attempts in {} s ({e}): is HDFS running, and is the address right?",
-                self.options.connect_seconds
-            ),
-        })
+            .map_err(|g| Error::Hdfs {
+                location: self.url.clone(),
+                reason: if g.error.retriable() {
+                    format!(
+                        "the NameNode did not answer after {} attempts in {seconds} s ({}): is HDFS running, and is the address right?",
+                        g.attempts, g.error
+                    )
+                } else {
+                    format!("the NameNode refused: {}", g.error)
+                },
+            })
     }
 
     /// A NameNode answers before its DataNodes have registered (or while in safe mode), and
-    /// then refuses to place blocks. Writing one byte to a scratch file tells; only those
-    /// two answers count as "not ready yet" (a read-only `/tmp` is not our business).
+    /// then refuses to place blocks. Writing one byte to a scratch file tells; only
+    /// [`not_ready`] answers count (a read-only `/tmp` is not our business).
     fn probe_write(&self) -> std::result::Result<(), HdfsError> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let path = format!("/tmp/.wattswarm-probe-{}-{nanos}", std::process::id());
@@ -231,7 +271,7 @@ impl Hdfs {
             c.delete(&path, false).await.map(|_| ())
         });
         match r {
-            Err(e) if { let m = e.to_string(); m.contains("could only be written to 0") || m.contains("SafeMode") } => Err(e),
+            Err(e) if not_ready(&e) => Err(e),
             _ => Ok(()),
         }
     }

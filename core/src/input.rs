@@ -353,7 +353,7 @@ pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
                     beside
                 }
             };
-            Some(Arc::new(Households::load(&path)?))
+            Some(Arc::new(Households::parse(&path, &read_all(&path)?)?))
         }
     };
     Ok(Input {

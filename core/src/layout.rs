@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::kwh::trim;
-use crate::parse::split_csv;
+use crate::csv::split_csv;
 
 pub const HEADER_SIX: &str = "LCLid,stdorToU,DateTime,KWH/hh (per half hour) ,Acorn,Acorn_grouped";
 pub const HEADER_FOUR: &str = "LCLid,stdorToU,DateTime,KWH/hh (per half hour) ";
@@ -86,11 +86,11 @@ pub struct Households {
 }
 
 impl Households {
-    /// Reads the households file. A broken line here is fatal: it is metadata that every
-    /// row depends on, so the job stops before any work with the file and line.
-    pub fn load(path: &Path) -> Result<Households> {
-        let bytes = crate::input::read_all(path)?;
-        let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    /// Reads the households file's bytes, read from `path`. A broken line here is fatal:
+    /// it is metadata that every row depends on, so the job stops before any work with
+    /// the file and line.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Households> {
+        let bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
         let bad = |line: usize, reason: String| Error::BadHouseholds {
             path: path.to_owned(),
             line: line as u64 + 1,
@@ -151,15 +151,13 @@ mod tests {
     }
 
     #[test]
-    fn loads_households() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join(HOUSEHOLDS_FILE);
-        std::fs::write(&p, "LCLid,stdorToU,Acorn,Acorn_grouped,file\r\nMAC000002,Std,ACORN-A,Affluent,block_0\r\nMAC000003,ToU,ACORN-U,ACORN-U,block_0").unwrap();
-        let h = Households::load(&p).unwrap();
+    fn parses_households() {
+        let p = Path::new(HOUSEHOLDS_FILE);
+        let text = "LCLid,stdorToU,Acorn,Acorn_grouped,file\r\nMAC000002,Std,ACORN-A,Affluent,block_0\r\nMAC000003,ToU,ACORN-U,ACORN-U,block_0";
+        let h = Households::parse(p, text.as_bytes()).unwrap();
         assert_eq!(h.by_id.len(), 2);
         assert_eq!(h.by_id["MAC000003"].acorn, "ACORN-U");
-        std::fs::write(&p, "LCLid,stdorToU,Acorn,Acorn_grouped,file\nMAC000002,Std\n").unwrap();
-        let e = Households::load(&p).unwrap_err().to_string();
+        let e = Households::parse(p, b"LCLid,stdorToU,Acorn,Acorn_grouped,file\nMAC000002,Std\n").unwrap_err().to_string();
         assert!(e.contains("line 2"), "{e}");
     }
 }

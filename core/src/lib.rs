@@ -5,6 +5,7 @@
 //!
 //! * [`layout`]: the two published layouts, header checks and the households table;
 //! * [`datetime`] and [`kwh`]: exact, allocation-free field decoding;
+//! * [`csv`]: splitting a CSV line into fields;
 //! * [`parse`]: one CSV line to one [`parse::Row`] or a [`parse::Reject`] reason;
 //! * [`chunk`]: cutting files into byte ranges and reading the lines a range owns;
 //! * [`input`]: resolving a file, folder or glob and checking it is LCL data;
@@ -15,9 +16,12 @@
 //! * [`hdfs`]: the HDFS client (hdfs-native) behind a synchronous interface;
 //! * [`retry`]: the backoff used for every server wattswarm waits for;
 //! * [`process`]: a whole chunk, from bytes to a committed part and a partial;
+//! * [`protocol`]: what the master and its workers say to each other, in one process or over HTTP;
+//! * [`prom`]: registering and rendering Prometheus metrics;
 //! * [`generate`]: data in the real format, quirks included, for tests and benchmarks.
 pub mod aggregate;
 pub mod chunk;
+pub mod csv;
 pub mod datetime;
 pub mod error;
 pub mod generate;
@@ -29,6 +33,7 @@ pub mod lock;
 pub mod parquet_out;
 pub mod parse;
 pub mod process;
+pub mod prom;
 pub mod protocol;
 pub mod retry;
 pub mod storage;

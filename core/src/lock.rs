@@ -33,10 +33,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::storage::{Commit, Output};
-
-const PREFIX: &str = "_lock-";
-const SUFFIX: &str = ".json";
+use crate::storage::{lock_file_generation as generation, lock_file_name as lock_name, Commit, Output};
 
 /// What a lock file says about its holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,20 +74,6 @@ fn nonce() -> String {
     h.write_u128(SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0));
     h.write_u32(std::process::id());
     format!("{:016x}", h.finish())
-}
-
-fn lock_name(generation: u64) -> String {
-    format!("{PREFIX}{generation:08}{SUFFIX}")
-}
-
-/// The generation of a lock file's name, or `None` if it is not one.
-fn generation(name: &str) -> Option<u64> {
-    name.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?.parse().ok()
-}
-
-/// Whether `name` (at the output's root) is a lock file.
-pub fn is_lock_file(name: &str) -> bool {
-    generation(name).is_some()
 }
 
 /// Whether the holder is certainly gone: it ran on this host, and its process is not
@@ -324,7 +307,7 @@ mod tests {
         assert!(matches!(a.check(), Err(Error::LockLost { .. })), "the old holder can no longer commit");
         b.check().unwrap();
         let names = out.list("").unwrap();
-        assert_eq!(names.iter().filter(|n| is_lock_file(n)).count(), 1, "{names:?}");
+        assert_eq!(names.iter().filter(|n| generation(n).is_some()).count(), 1, "{names:?}");
         // Renewals keep a live holder's lock fresh past its timeout.
         std::thread::sleep(Duration::from_millis(800));
         assert!(matches!(OutputLock::acquire(&out, Duration::from_millis(500)), Err(Error::Locked { .. })));

@@ -31,6 +31,7 @@ use memchr::memchr_iter;
 
 use crate::datetime::{self, DateTime, DayCache};
 use crate::kwh::{self, trim, BadKwh, Kwh};
+use crate::csv::split_csv;
 use crate::layout::{Households, Layout, BOM};
 
 /// An accepted row. Strings are keys into the parser's [`Dict`]s.
@@ -215,52 +216,6 @@ pub struct Parser {
     scratch: Vec<Vec<u8>>,
 }
 
-/// Splits one line into unquoted fields (RFC 4180 quoting; a quote inside an unquoted
-/// field is kept as text). Fails only on an unterminated quoted field.
-pub fn split_csv(line: &[u8], out: &mut Vec<Vec<u8>>) -> Result<(), Reason> {
-    out.clear();
-    let mut i = 0;
-    loop {
-        let mut field = Vec::new();
-        // Padding before an opening quote is tolerated.
-        let mut j = i;
-        while j < line.len() && line[j] == b' ' {
-            j += 1;
-        }
-        if j < line.len() && line[j] == b'"' {
-            j += 1;
-            loop {
-                match line[j..].iter().position(|&c| c == b'"') {
-                    None => return Err(Reason::UnterminatedQuote),
-                    Some(q) => {
-                        field.extend_from_slice(&line[j..j + q]);
-                        j += q + 1;
-                        if line.get(j) == Some(&b'"') {
-                            field.push(b'"');
-                            j += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            // Text after the closing quote, up to the comma, is kept (lenient, like most readers).
-            let end = memchr::memchr(b',', &line[j..]).map_or(line.len(), |c| j + c);
-            field.extend_from_slice(&line[j..end]);
-            i = end;
-        } else {
-            let end = memchr::memchr(b',', &line[i..]).map_or(line.len(), |c| i + c);
-            field.extend_from_slice(&line[i..end]);
-            i = end;
-        }
-        out.push(field);
-        if i >= line.len() {
-            return Ok(());
-        }
-        i += 1; // the comma
-    }
-}
-
 impl Parser {
     pub fn new(layout: Layout, households: Option<Arc<Households>>) -> Parser {
         Parser {
@@ -354,7 +309,7 @@ impl Parser {
         }
         let mut scratch = std::mem::take(&mut self.scratch);
         let out = match split_csv(line, &mut scratch) {
-            Err(r) => Line::Reject(r),
+            Err(_) => Line::Reject(Reason::UnterminatedQuote),
             Ok(()) if scratch.len() != self.layout.fields() => {
                 if Layout::of_header(&scratch).is_some() {
                     Line::Reject(Reason::OtherHeader)

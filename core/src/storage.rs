@@ -21,6 +21,16 @@ pub const RESULTS_DIR: &str = "results";
 pub const STATE_DIR: &str = "_state";
 pub const SUCCESS: &str = "_SUCCESS";
 
+/// The output's lock files (`crate::lock`) at its root: `_lock-<generation>.json`.
+pub fn lock_file_name(generation: u64) -> String {
+    format!("_lock-{generation:08}.json")
+}
+
+/// The generation of a lock file's name, or `None` if it is not one.
+pub fn lock_file_generation(name: &str) -> Option<u64> {
+    name.strip_prefix("_lock-")?.strip_suffix(".json")?.parse().ok()
+}
+
 #[derive(Debug, Clone)]
 enum Root {
     Local(PathBuf),
@@ -440,7 +450,7 @@ impl Output {
         let ours = names.is_empty()
             || names
                 .iter()
-                .any(|n| n == SUCCESS || n == STATE_DIR || crate::lock::is_lock_file(n));
+                .any(|n| n == SUCCESS || n == STATE_DIR || lock_file_generation(n).is_some());
         if ours {
             Ok(())
         } else {

@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use actix::Addr;
+use actix::{Message, Recipient};
 use bollard::models::{ContainerConfig, ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, InspectServiceOptions, ListContainersOptions, ListTasksOptions, StopContainerOptions, UpdateServiceOptions,
@@ -22,7 +22,6 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
-use crate::actor::{DockerUpdate, GetStatus, MasterActor, Phase};
 use crate::metrics::MasterMetrics;
 
 const COMPOSE_PROJECT: &str = "com.docker.compose.project";
@@ -327,10 +326,28 @@ fn copy_of(config: &ContainerConfig, host_config: Option<HostConfig>, network: O
     }
 }
 
+/// The latest view of Docker, for the master's status.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DockerUpdate(pub DockerStatus);
+
+/// What autoscaling needs of the job: asked of the master every 5 s.
+#[derive(Message)]
+#[rtype(result = "Option<Demand>")]
+pub struct GetDemand;
+
+/// Chunks still to do, and the workers holding one (never stopped to scale down); none
+/// once the job no longer runs.
+#[derive(Debug, Clone)]
+pub struct Demand {
+    pub backlog: usize,
+    pub busy: Vec<String>,
+}
+
 /// Every 5 s: lists the workers for the status and metrics and, with `autoscale`, sets
 /// their number to the backlog while the job runs. Returns at once, saying so, when
 /// Docker is not there.
-pub async fn watch(master: Addr<MasterActor>, metrics: std::sync::Arc<MasterMetrics>, autoscale: Option<Autoscale>, worker_service: String) {
+pub async fn watch(master: Recipient<DockerUpdate>, demand: Recipient<GetDemand>, metrics: std::sync::Arc<MasterMetrics>, autoscale: Option<Autoscale>, worker_service: String) {
     let engine = match Engine::connect(&worker_service).await {
         Ok(e) => e,
         Err(why) => {
@@ -363,23 +380,19 @@ pub async fn watch(master: Addr<MasterActor>, metrics: std::sync::Arc<MasterMetr
         for w in &workers {
             metrics.docker_workers.with_label_values(&[w.state.as_str()]).inc();
         }
-        if let (Some(a), Ok(st)) = (autoscale, master.send(GetStatus).await) {
-            if st.phase == Phase::Running {
-                let backlog = (st.chunks.pending + st.chunks.running) as usize;
-                let want = a.target(backlog);
-                let busy: Vec<String> = st.workers.iter().filter(|w| w.chunk.is_some()).map(|w| w.id.clone()).collect();
-                match engine.scale(want, &busy).await {
-                    Ok(()) => {
-                        if target != Some(want) {
-                            eprintln!("wattswarm master: autoscale: {want} worker(s) for {backlog} chunk(s) to go");
-                        }
-                        target = Some(want);
-                        metrics.autoscale_target.set(want as i64);
+        if let (Some(a), Ok(Some(Demand { backlog, busy }))) = (autoscale, demand.send(GetDemand).await) {
+            let want = a.target(backlog);
+            match engine.scale(want, &busy).await {
+                Ok(()) => {
+                    if target != Some(want) {
+                        eprintln!("wattswarm master: autoscale: {want} worker(s) for {backlog} chunk(s) to go");
                     }
-                    Err(e) => {
-                        tracing::warn!("autoscale: {e}");
-                        source = format!("{describe}: {e}");
-                    }
+                    target = Some(want);
+                    metrics.autoscale_target.set(want as i64);
+                }
+                Err(e) => {
+                    tracing::warn!("autoscale: {e}");
+                    source = format!("{describe}: {e}");
                 }
             }
         }

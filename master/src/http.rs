@@ -9,12 +9,12 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{error, web, App, HttpResponse, HttpServer};
+use serde::Serialize;
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use wattswarm_core::protocol::{HeartbeatMsg, HeartbeatReply, Register as RegisterMsg, WorkerRef};
-use wattswarm_worker::source::ReportMsg;
+use wattswarm_core::protocol::{Endpoint, Heartbeat, LeaseRequest, Leave, Register, Report, WorkerRef};
 
-use crate::actor::{GetJobId, GetStatus, Heartbeat, Leave, MasterActor, Register, RenderMetrics, Report, RequestLease};
+use crate::actor::{GetStatus, MasterActor, RenderMetrics};
 
 /// Largest request body accepted (a chunk report is a few hundred KiB at most).
 pub const MAX_BODY: usize = 16 << 20;
@@ -46,6 +46,8 @@ impl std::fmt::Debug for Token {
 #[derive(Clone)]
 struct State {
     master: Addr<MasterActor>,
+    /// The job this master runs: it never changes for the life of the process.
+    job_id: Arc<str>,
     token: Token,
 }
 
@@ -53,9 +55,9 @@ fn unavailable(e: actix::MailboxError) -> error::Error {
     error::ErrorServiceUnavailable(json!({ "error": format!("the master is shutting down: {e}") }).to_string())
 }
 
-async fn check_job(s: &State, job_id: &str) -> Result<(), error::Error> {
-    let current = s.master.send(GetJobId).await.map_err(unavailable)?;
-    if current != job_id {
+/// A request of a worker of some job: refused with 409 unless it is this master's.
+fn check_job(s: &State, from: &WorkerRef) -> Result<(), error::Error> {
+    if *s.job_id != from.job_id {
         return Err(error::ErrorConflict(
             json!({ "error": "this master runs another job now: register again" }).to_string(),
         ));
@@ -63,56 +65,41 @@ async fn check_job(s: &State, job_id: &str) -> Result<(), error::Error> {
     Ok(())
 }
 
-async fn register(s: web::Data<State>, body: web::Json<RegisterMsg>) -> actix_web::Result<HttpResponse> {
-    let b = body.into_inner();
-    let info = s
-        .master
-        .send(Register {
-            worker: b.worker,
-            metrics_url: b.metrics_url,
-        })
-        .await
-        .map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(info))
+/// The protocol's requests that name their job.
+trait OfJob {
+    fn from(&self) -> &WorkerRef;
 }
 
-async fn lease(s: web::Data<State>, body: web::Json<WorkerRef>) -> actix_web::Result<HttpResponse> {
-    check_job(&s, &body.job_id).await?;
-    let reply = s.master.send(RequestLease { worker: body.into_inner().worker }).await.map_err(unavailable)?;
+macro_rules! of_job {
+    ($($t:ty),*) => {$(impl OfJob for $t { fn from(&self) -> &WorkerRef { &self.from } })*};
+}
+of_job!(LeaseRequest, Heartbeat, Leave);
+
+/// Hands a worker's request, as it came, to the master actor, and its answer back as JSON.
+async fn ask<M>(s: web::Data<State>, body: web::Json<M>) -> actix_web::Result<HttpResponse>
+where
+    M: OfJob + actix::Message + Send + 'static,
+    M::Result: Serialize + Send,
+    MasterActor: actix::Handler<M>,
+{
+    check_job(&s, body.from())?;
+    let reply = s.master.send(body.into_inner()).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(reply))
 }
 
-async fn heartbeat(s: web::Data<State>, body: web::Json<HeartbeatMsg>) -> actix_web::Result<HttpResponse> {
-    check_job(&s, &body.job_id).await?;
-    let b = body.into_inner();
-    let held = s
-        .master
-        .send(Heartbeat {
-            worker: b.worker,
-            chunk: b.chunk,
-            bytes: b.bytes_done,
-        })
-        .await
-        .map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(HeartbeatReply { held }))
+async fn register(s: web::Data<State>, body: web::Json<Register>) -> actix_web::Result<HttpResponse> {
+    let info = s.master.send(body.into_inner()).await.map_err(unavailable)?;
+    Ok(HttpResponse::Ok().json(info))
 }
 
-async fn report(s: web::Data<State>, body: web::Json<ReportMsg>) -> actix_web::Result<HttpResponse> {
-    check_job(&s, &body.job_id).await?;
-    let b = body.into_inner();
+/// A report refused by the master is answered 400 with the reason.
+async fn report(s: web::Data<State>, body: web::Json<Report>) -> actix_web::Result<HttpResponse> {
+    check_job(&s, &body.from)?;
     s.master
-        .send(Report {
-            worker: b.worker,
-            outcome: b.outcome,
-        })
+        .send(body.into_inner())
         .await
         .map_err(unavailable)?
         .map_err(|refused| error::ErrorBadRequest(json!({ "error": format!("report refused: {refused}") }).to_string()))?;
-    Ok(HttpResponse::Ok().json(json!({})))
-}
-
-async fn leave(s: web::Data<State>, body: web::Json<WorkerRef>) -> actix_web::Result<HttpResponse> {
-    s.master.send(Leave { worker: body.into_inner().worker }).await.map_err(unavailable)?;
     Ok(HttpResponse::Ok().json(json!({})))
 }
 
@@ -167,8 +154,12 @@ fn json_error(err: error::JsonPayloadError, _: &actix_web::HttpRequest) -> error
 }
 
 /// The API on `listener`; returns the server, to be spawned.
-pub fn server(master: Addr<MasterActor>, token: Token, listener: std::net::TcpListener) -> std::io::Result<actix_web::dev::Server> {
-    let state = State { master, token };
+pub fn server(master: Addr<MasterActor>, job_id: &str, token: Token, listener: std::net::TcpListener) -> std::io::Result<actix_web::dev::Server> {
+    let state = State {
+        master,
+        job_id: job_id.into(),
+        token,
+    };
     let http = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::new(state.clone()))
@@ -178,15 +169,12 @@ pub fn server(master: Addr<MasterActor>, token: Token, listener: std::net::TcpLi
             .wrap(from_fn(deadline))
             .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok\n") }))
             .route("/metrics", web::get().to(metrics))
-            .service(
-                web::scope("/v1")
-                    .route("/register", web::post().to(register))
-                    .route("/lease", web::post().to(lease))
-                    .route("/heartbeat", web::post().to(heartbeat))
-                    .route("/report", web::post().to(report))
-                    .route("/leave", web::post().to(leave))
-                    .route("/job", web::get().to(job)),
-            )
+            .route(Register::PATH, web::post().to(register))
+            .route(LeaseRequest::PATH, web::post().to(ask::<LeaseRequest>))
+            .route(Heartbeat::PATH, web::post().to(ask::<Heartbeat>))
+            .route(Report::PATH, web::post().to(report))
+            .route(Leave::PATH, web::post().to(ask::<Leave>))
+            .route("/v1/job", web::get().to(job))
     })
     .workers(2)
     .disable_signals()

@@ -5,7 +5,7 @@
 //!   workers report and finishes the job;
 //! * [`results`]: the files a finished job leaves in `results/`, and [`report`] the
 //!   page among them that draws them;
-//! * [`standalone`]: the whole job in one process, a master and N worker actors;
+//! * [`job`]: opening a job's output for a master (its lock, its state, MongoDB);
 //! * [`state`]: the manifest and chunk reports kept with the output, for resuming;
 //! * [`validate`]: the checks every chunk report passes before it is saved or merged;
 //! * [`http`], [`server`], [`metrics`]: the master as a process, serving workers over
@@ -14,19 +14,19 @@ pub mod actor;
 pub mod coordinator;
 pub mod docker;
 pub mod http;
+pub mod job;
 pub mod metrics;
 pub mod mongo;
 pub mod report;
 pub mod results;
 pub mod server;
-pub mod standalone;
 pub mod state;
 pub mod validate;
 
-pub use actor::{JobStatus, MasterActor};
+pub use actor::{JobOutcome, JobStatus, MasterActor, MasterSetup};
 pub use coordinator::{ChunkCounts, Coordinator, CoordinatorConfig};
 pub use results::JobSummary;
-pub use standalone::{run_standalone, JobOptions, StandaloneJob};
+pub use job::{open_job, JobOptions, OpenedJob};
 
 /// Why a job did not finish.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 //! sizes `_bytes`; label values come from small fixed sets (chunk states, stages).
 use prometheus::{CounterVec, Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 use wattswarm_core::process::ChunkReport;
-use wattswarm_worker::metrics::{registered, render, CHUNK_SECONDS_BUCKETS};
+use wattswarm_core::prom::{registered, render, CHUNK_SECONDS_BUCKETS};
 
 use crate::results::ResultTable;
 

@@ -17,7 +17,7 @@ use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::datetime::{format_micros, format_month, format_slot};
 use wattswarm_core::kwh::{to_f64, MICRO};
 use wattswarm_core::parquet_out::{properties, HouseholdDayCursor, HouseholdDayPartialWriter, HouseholdDayWriter};
-use wattswarm_core::parse::split_csv;
+use wattswarm_core::csv::split_csv;
 use wattswarm_core::process::{csv_field, Settings};
 use wattswarm_core::storage::{rejects_partial_name, Output, RESULTS_DIR, STATE_DIR};
 use wattswarm_core::{Error, Result};

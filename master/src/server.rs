@@ -15,7 +15,7 @@ use wattswarm_core::input::Input;
 use crate::actor::{GetStatus, JobOutcome, JobStatus, MasterActor, MasterSetup, WorkersReleased};
 use crate::http::{server, Token};
 use crate::metrics::MasterMetrics;
-use crate::standalone::JobOptions;
+use crate::job::{open_job, JobOptions, OpenedJob};
 use crate::JobError;
 
 pub struct MasterOptions {
@@ -40,7 +40,7 @@ pub enum MasterEnd {
 }
 
 pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(SocketAddr, &str)) -> Result<MasterEnd, JobError> {
-    let crate::standalone::OpenedJob { output, lock, prepared, mongo } = crate::standalone::open_job(input, &opts.job)?;
+    let OpenedJob { output, lock, prepared, mongo } = open_job(input, &opts.job)?;
     let metrics = Arc::new(MasterMetrics::new());
     let (tx, mut done) = oneshot::channel();
     // Bind first, so the advertised URL carries the real port (also for port 0).
@@ -75,10 +75,10 @@ pub async fn serve(input: &Input, opts: MasterOptions, on_started: impl FnOnce(S
         tx,
     )
     .start();
-    let http = server(master.clone(), opts.token.clone(), listener).map_err(|e| JobError::Listen { addr, source: e })?;
+    let http = server(master.clone(), &job_id, opts.token.clone(), listener).map_err(|e| JobError::Listen { addr, source: e })?;
     let handle = http.handle();
     actix_rt::spawn(http);
-    actix_rt::spawn(crate::docker::watch(master.clone(), metrics, opts.autoscale, opts.worker_service.clone()));
+    actix_rt::spawn(crate::docker::watch(master.clone().recipient(), master.clone().recipient(), metrics, opts.autoscale, opts.worker_service.clone()));
     if resumed > 0 {
         eprintln!("wattswarm master: resuming job {job_id}: {resumed} of {total} chunks already done");
     } else {

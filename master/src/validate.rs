@@ -8,14 +8,7 @@
 use wattswarm_core::aggregate::{ChunkAggregate, Dim};
 use wattswarm_core::chunk::ChunkSpec;
 use wattswarm_core::process::ChunkReport;
-
-/// Why a report was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("chunk {chunk}: {reason}")]
-pub struct BadReport {
-    pub chunk: u32,
-    pub reason: String,
-}
+use wattswarm_core::protocol::BadReport;
 
 /// Checks `r` against the chunk it claims to be.
 pub fn check(r: &ChunkReport, spec: &ChunkSpec) -> Result<(), BadReport> {

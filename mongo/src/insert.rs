@@ -9,15 +9,17 @@
 //!
 //! Every document carries a stable `_id`, so an insert retried after a lost reply, or a
 //! chunk run twice, meets duplicate-key errors for what is already stored: those are
-//! counted, not failures. Any other error is retried with [`Backoff`] for
-//! `retry_seconds`, then returned.
+//! counted, not failures. Any other error that waiting can cure is retried with
+//! [`Policy::server`] for `retry_seconds`, then returned.
 use mongodb::bson::RawDocumentBuf;
 use mongodb::error::ErrorKind;
 use mongodb::Collection;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use wattswarm_core::hdfs::{block_on, io_runtime};
-use wattswarm_core::retry::Backoff;
+use wattswarm_core::retry::Policy;
+
+use crate::Driver;
 
 /// MongoDB's duplicate-key error code.
 pub(crate) const DUPLICATE_KEY: i32 = 11000;
@@ -57,7 +59,7 @@ impl BatchDone {
 /// Inserts one batch.
 async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, retry_seconds: u64) -> Result<BatchDone, String> {
     let started = std::time::Instant::now();
-    let mut backoff = Backoff::new(retry_seconds);
+    let mut backoff = Policy::server(std::time::Duration::from_secs(retry_seconds)).start();
     loop {
         let err = match coll.insert_many(&batch).ordered(false).await {
             Ok(_) => return Ok(BatchDone::now(started, batch.len(), 0)),
@@ -70,7 +72,8 @@ async fn insert(coll: Collection<RawDocumentBuf>, batch: Vec<RawDocumentBuf>, re
             }
         }
         let reason = err.to_string().lines().next().unwrap_or_default().to_owned();
-        let Some(delay) = backoff.pause() else {
+        let err = Driver(err);
+        let Some(delay) = backoff.after(&err) else {
             return Err(format!("inserting {} documents into {} failed: {reason}", batch.len(), coll.name()));
         };
         tracing::warn!("inserting into {} failed ({reason}); retrying in {delay:?}", coll.name());

@@ -18,7 +18,7 @@ use mongodb::options::{ClientOptions, Credential};
 use mongodb::{Client, Database};
 use serde::{Deserialize, Serialize};
 use wattswarm_core::hdfs::block_on;
-use wattswarm_core::retry::with_backoff;
+use wattswarm_core::retry::{Policy, Retriable};
 
 mod insert;
 pub mod readings;
@@ -39,6 +39,8 @@ pub enum MongoError {
         seconds: u64,
         reason: String,
     },
+    #[error("MongoDB at {uri} refused wattswarm ({reason}): are mongo_username and the password right, and may that user use mongo_database?")]
+    Refused { uri: String, reason: String },
     #[error("MongoDB at {uri}: {what}: {reason}")]
     Failed { uri: String, what: String, reason: String },
     #[error("invalid MongoDB settings: {0}")]
@@ -93,6 +95,24 @@ pub struct Mongo {
     pub settings: MongoSettings,
 }
 
+/// A driver error, with whether waiting can cure it: not refused credentials or an
+/// invalid request; a server that is down, elected, or busy, yes.
+#[derive(Debug)]
+pub(crate) struct Driver(pub mongodb::error::Error);
+
+impl std::fmt::Display for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Retriable for Driver {
+    fn retriable(&self) -> bool {
+        use mongodb::error::ErrorKind;
+        !matches!(*self.0.kind, ErrorKind::Authentication { .. } | ErrorKind::InvalidArgument { .. })
+    }
+}
+
 impl Mongo {
     /// Connects and pings, retrying with backoff for at most `retry_seconds`.
     pub fn connect(settings: &MongoSettings) -> Result<Mongo, MongoError> {
@@ -114,16 +134,24 @@ impl Mongo {
             settings: settings.clone(),
         };
         let what = format!("MongoDB at {shown}");
-        with_backoff(&what, settings.retry_seconds, |_| {
-            let db = m.db();
-            block_on(async move { db.run_command(doc! {"ping": 1}).await })
-        })
-        .map_err(|(attempts, e)| MongoError::Unreachable {
-            uri: shown.clone(),
-            attempts,
-            seconds: settings.retry_seconds,
-            reason: first_line(&e.to_string()),
-        })?;
+        Policy::server(Duration::from_secs(settings.retry_seconds))
+            .run(&what, |_| {
+                let db = m.db();
+                block_on(async move { db.run_command(doc! {"ping": 1}).await }).map_err(Driver)
+            })
+            .map_err(|g| {
+                let reason = first_line(&g.error.0.to_string());
+                if g.error.retriable() {
+                    MongoError::Unreachable {
+                        uri: shown.clone(),
+                        attempts: g.attempts,
+                        seconds: settings.retry_seconds,
+                        reason,
+                    }
+                } else {
+                    MongoError::Refused { uri: shown.clone(), reason }
+                }
+            })?;
         Ok(m)
     }
 

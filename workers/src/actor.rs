@@ -6,10 +6,11 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use wattswarm_core::process::{process_chunk, JobSpec};
-use wattswarm_core::protocol::{Lease, LeaseReply};
+use wattswarm_core::protocol::{ChunkOutcome, Heartbeat, Lease, LeaseReply, LeaseRequest, Leave, Report, WorkerRef};
+use wattswarm_core::retry::{Policy, Retriable};
 
 use crate::metrics::WorkerMetrics;
-use crate::source::{ChunkOutcome, LeaseSource};
+use crate::source::{LeaseSource, LinkError};
 
 const IDLE: u64 = u32::MAX as u64;
 
@@ -19,6 +20,20 @@ pub const REPORT_RETRY: Duration = Duration::from_secs(60);
 /// The same, once the worker has been asked to stop: within Docker's 10 s grace period, so
 /// a worker whose master is gone still exits by itself after its chunk.
 pub const STOPPING_REPORT_RETRY: Duration = Duration::from_secs(3);
+
+/// How often a working worker tells its master how far it is.
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// Why a worker's loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The master said the job is over.
+    Finished,
+    /// The master runs another job than the one this worker joined.
+    JobChanged,
+    /// The worker was asked to stop.
+    Stopped,
+}
 
 /// How far a worker is, shared with its heartbeat and whoever shows progress.
 #[derive(Debug)]
@@ -47,7 +62,8 @@ impl Default for WorkerProgress {
 /// A worker. It owns no data between chunks: everything a chunk produces is committed to
 /// the output and reported before the next lease, so a worker can stop at any time.
 pub struct WorkerActor<S: LeaseSource> {
-    pub id: String,
+    /// This worker, in the job it joined.
+    pub me: WorkerRef,
     source: S,
     job: Arc<JobSpec>,
     progress: Arc<WorkerProgress>,
@@ -55,20 +71,22 @@ pub struct WorkerActor<S: LeaseSource> {
     /// How long to wait when the master has nothing to lease yet.
     idle_poll: Duration,
     heartbeat: Duration,
-    stopped: Option<tokio::sync::oneshot::Sender<()>>,
+    stopped: Option<tokio::sync::oneshot::Sender<Ended>>,
+    ended: Ended,
 }
 
 impl<S: LeaseSource> WorkerActor<S> {
-    pub fn new(id: impl Into<String>, source: S, job: Arc<JobSpec>) -> Self {
+    pub fn new(me: WorkerRef, source: S, job: Arc<JobSpec>) -> Self {
         WorkerActor {
-            id: id.into(),
+            me,
             source,
             job,
             progress: Arc::new(WorkerProgress::default()),
             metrics: None,
             idle_poll: Duration::from_millis(100),
-            heartbeat: Duration::from_secs(1),
+            heartbeat: HEARTBEAT,
             stopped: None,
+            ended: Ended::Stopped,
         }
     }
 
@@ -88,8 +106,8 @@ impl<S: LeaseSource> WorkerActor<S> {
         self
     }
 
-    /// Sends on `tx` when the actor stops.
-    pub fn on_stop(mut self, tx: tokio::sync::oneshot::Sender<()>) -> Self {
+    /// Sends on `tx`, when the actor stops, why it stopped.
+    pub fn on_stop(mut self, tx: tokio::sync::oneshot::Sender<Ended>) -> Self {
         self.stopped = Some(tx);
         self
     }
@@ -100,21 +118,24 @@ impl<S: LeaseSource> Actor for WorkerActor<S> {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         if let Some(tx) = self.stopped.take() {
-            let _ = tx.send(());
+            let _ = tx.send(self.ended);
         }
     }
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(16);
         let lp = Loop {
-            id: self.id.clone(),
+            me: self.me.clone(),
             source: self.source.clone(),
             job: self.job.clone(),
             progress: self.progress.clone(),
             metrics: self.metrics.clone(),
             idle: self.idle_poll,
         };
-        ctx.spawn(lp.run().into_actor(self).map(|_, _, ctx| ctx.stop()));
+        ctx.spawn(lp.run().into_actor(self).map(|ended, act, ctx| {
+            act.ended = ended;
+            ctx.stop()
+        }));
         // Heartbeats go out from the actor's own loop while a chunk runs elsewhere.
         ctx.run_interval(self.heartbeat, |act, ctx| {
             let chunk = act.progress.chunk.load(Ordering::Relaxed);
@@ -123,11 +144,17 @@ impl<S: LeaseSource> Actor for WorkerActor<S> {
                 m.chunk_progress_bytes.set(bytes as i64);
             }
             if chunk != IDLE {
-                let (source, id) = (act.source.clone(), act.id.clone());
+                let source = act.source.clone();
+                let (worker, chunk) = (act.me.worker.clone(), chunk as u32);
+                let beat = Heartbeat { from: act.me.clone(), chunk, bytes_done: bytes };
                 ctx.spawn(
                     async move {
-                        if let Err(e) = source.heartbeat(&id, chunk as u32, bytes).await {
-                            tracing::warn!(worker = %id, "heartbeat failed: {e}");
+                        match source.heartbeat(beat).await {
+                            Ok(r) if !r.held => {
+                                tracing::warn!(worker, chunk, "the master gave this chunk to another worker; its report will be ignored")
+                            }
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(worker, "heartbeat failed: {e}"),
                         }
                     }
                     .into_actor(act),
@@ -139,7 +166,7 @@ impl<S: LeaseSource> Actor for WorkerActor<S> {
 
 /// The worker's loop, owned by its actor.
 struct Loop<S> {
-    id: String,
+    me: WorkerRef,
     source: S,
     job: Arc<JobSpec>,
     progress: Arc<WorkerProgress>,
@@ -148,27 +175,37 @@ struct Loop<S> {
 }
 
 impl<S: LeaseSource> Loop<S> {
-    async fn run(self) {
-        let mut backoff = Duration::from_millis(100);
+    async fn run(self) -> Ended {
+        let id = &self.me.worker;
+        // A master that does not answer is waited for as long as it takes: it may be
+        // restarting, and resumes the job where it was.
+        let mut backoff = Policy::master(None).start();
         while !self.progress.stopping.load(Ordering::Relaxed) {
-            match self.source.lease(&self.id).await {
+            match self.source.lease(LeaseRequest { from: self.me.clone() }).await {
                 Ok(LeaseReply::Work(lease)) => {
-                    backoff = Duration::from_millis(100);
+                    backoff = Policy::master(None).start();
                     let outcome = self.run_lease(lease).await;
                     self.deliver(outcome).await;
                 }
                 Ok(LeaseReply::Wait) => tokio::time::sleep(self.idle).await,
-                Ok(LeaseReply::Finished) => return,
-                Err(e) => {
-                    tracing::warn!(worker = %self.id, "no lease, retrying in {backoff:?}: {e}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
+                Ok(LeaseReply::Finished) => return Ended::Finished,
+                Err(e) => match backoff.after(&e) {
+                    Some(d) => {
+                        tracing::warn!(worker = %id, "no lease, retrying in {d:?}: {e}");
+                        tokio::time::sleep(d).await;
+                    }
+                    None if e == LinkError::JobChanged => return Ended::JobChanged,
+                    None => {
+                        tracing::warn!(worker = %id, "no lease: {e}");
+                        return Ended::Stopped;
+                    }
+                },
             }
         }
-        if let Err(e) = self.source.leave(&self.id).await {
-            tracing::warn!(worker = %self.id, "could not say goodbye: {e}");
+        if let Err(e) = self.source.leave(Leave { from: self.me.clone() }).await {
+            tracing::warn!(worker = %id, "could not say goodbye: {e}");
         }
+        Ended::Stopped
     }
 
     /// Sends a chunk's report, retrying a master that does not answer for at most
@@ -176,17 +213,23 @@ impl<S: LeaseSource> Loop<S> {
     /// its lease expires, and the master runs it again (the commit rule keeps one copy), so
     /// losing a report costs time, never data, and a worker whose master is gone stops.
     async fn deliver(&self, outcome: ChunkOutcome) {
-        let started = Instant::now();
-        let mut delay = Duration::from_millis(100);
-        while let Err(e) = self.source.report(&self.id, outcome.clone()).await {
-            let limit = if self.progress.stopping.load(Ordering::Relaxed) { STOPPING_REPORT_RETRY } else { REPORT_RETRY };
-            if started.elapsed() + delay > limit {
-                tracing::warn!(worker = %self.id, "could not report for {limit:?}, giving the report up (the master runs the chunk again): {e}");
+        let id = &self.me.worker;
+        let report = Report { from: self.me.clone(), outcome };
+        let mut backoff = Policy::master(Some(REPORT_RETRY)).start();
+        while let Err(e) = self.source.report(report.clone()).await {
+            if !e.retriable() {
+                // Refused (the master logged why and runs the chunk again), or the job
+                // changed: sending the same report again cannot help.
+                tracing::warn!(worker = %id, "the master did not take this worker's report: {e}");
                 return;
             }
-            tracing::warn!(worker = %self.id, "could not report, retrying in {delay:?}: {e}");
+            let limit = if self.progress.stopping.load(Ordering::Relaxed) { STOPPING_REPORT_RETRY } else { REPORT_RETRY };
+            let Some(delay) = backoff.pause_within(Some(limit)) else {
+                tracing::warn!(worker = %id, "could not report for {limit:?}, giving the report up (the master runs the chunk again): {e}");
+                return;
+            };
+            tracing::warn!(worker = %id, "could not report, retrying in {delay:?}: {e}");
             tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(10));
         }
     }
 
@@ -198,7 +241,7 @@ impl<S: LeaseSource> Loop<S> {
         if let Some(m) = &self.metrics {
             m.busy.set(1);
         }
-        let (job, p2, id) = (self.job.clone(), p.clone(), self.id.clone());
+        let (job, p2, id) = (self.job.clone(), p.clone(), self.me.worker.clone());
         let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
             process_chunk(&job, &lease.chunk, lease.attempt, &id, &mut |b| {
@@ -214,7 +257,7 @@ impl<S: LeaseSource> Loop<S> {
             if let Some(m) = &self.metrics {
                 m.chunks.with_label_values(&["failed"]).inc();
             }
-            tracing::warn!(worker = %self.id, chunk, attempt, "chunk failed: {error}");
+            tracing::warn!(worker = %self.me.worker, chunk, attempt, "chunk failed: {error}");
             ChunkOutcome::Failed { chunk, attempt, error }
         };
         match result {
@@ -222,7 +265,7 @@ impl<S: LeaseSource> Loop<S> {
                 p.chunks_done.fetch_add(1, Ordering::Relaxed);
                 let st = &report.stages;
                 tracing::debug!(
-                    worker = %self.id, chunk, attempt,
+                    worker = %self.me.worker, chunk, attempt,
                     "chunk done in {:.3} s: read {:.3}, parse {:.3}, encode {:.3}, write {:.3} (of it commit {:.3})",
                     report.seconds, st.read, st.parse, st.encode, st.write, report.commit_seconds
                 );

@@ -12,5 +12,5 @@ pub mod metrics;
 pub mod remote;
 pub mod source;
 
-pub use actor::{WorkerActor, WorkerProgress};
-pub use source::{ChunkOutcome, LeaseSource, SourceError};
+pub use actor::{Ended, WorkerActor, WorkerProgress};
+pub use source::{LeaseSource, LinkError};

@@ -1,8 +1,8 @@
 //! The worker's Prometheus metrics, all declared here. Names follow
 //! `wattswarm_<name>_<unit>[_total]`; every series carries the `worker` label (its id).
-use prometheus::core::Collector;
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 use wattswarm_core::process::ChunkReport;
+use wattswarm_core::prom::{registered, render, CHUNK_SECONDS_BUCKETS};
 
 pub struct WorkerMetrics {
     registry: Registry,
@@ -18,24 +18,6 @@ pub struct WorkerMetrics {
     pub busy: IntGauge,
     pub store_write_seconds: HistogramVec,
 }
-
-/// Registers a metric with `registry` and hands it back (the registry keeps a clone).
-/// Shared with the master's metrics module.
-pub fn registered<M: Collector + Clone + 'static>(registry: &Registry, m: prometheus::Result<M>) -> M {
-    let m = m.expect("metric names and labels are constants");
-    registry.register(Box::new(m.clone())).expect("each metric is registered once");
-    m
-}
-
-/// A registry in the Prometheus text format.
-pub fn render(registry: &Registry) -> String {
-    let mut buf = Vec::new();
-    TextEncoder::new().encode(&registry.gather(), &mut buf).expect("text encoding cannot fail");
-    String::from_utf8(buf).expect("the text format is UTF-8")
-}
-
-/// Chunk wall-time buckets, seconds (a 128 MiB chunk takes about half a second per core).
-pub const CHUNK_SECONDS_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0];
 
 /// Store write buckets, seconds: a local commit takes milliseconds, an HDFS file close
 /// about half a second, a MongoDB batch anywhere between.

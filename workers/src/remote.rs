@@ -12,11 +12,14 @@ use std::time::Duration;
 use actix::Actor;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use wattswarm_core::process::JobSpec;
+use wattswarm_core::protocol::{Register, WorkerRef};
+use wattswarm_core::retry::Policy;
 use wattswarm_core::storage::Output;
 
-use crate::actor::{WorkerActor, WorkerProgress};
-use crate::http::{CallError, HttpMaster};
+use crate::actor::{Ended, WorkerActor, WorkerProgress};
+use crate::http::HttpMaster;
 use crate::metrics::WorkerMetrics;
+use crate::source::LinkError;
 
 pub struct RemoteOptions {
     /// The master's URL, e.g. `http://master:7070`.
@@ -100,25 +103,29 @@ pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
     });
 
     let master = HttpMaster::new(&opts.master, &opts.token);
+    let register = Register {
+        worker: id.clone(),
+        metrics_url,
+    };
     loop {
         let info = {
-            let mut attempt = 1u32;
-            let mut delay = Duration::from_millis(100);
+            // Waits for a master that is not up yet, as long as it takes, with one line
+            // per attempt: the first thing an operator looks at when workers sit idle.
+            let mut backoff = Policy::master(None).start();
             loop {
                 if progress.stopping.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                match master.register(&id, metrics_url.clone()).await {
+                match master.register(&register).await {
                     Ok(info) => break info,
                     Err(e) => {
                         let hint = match e {
-                            CallError::Unreachable { .. } => " (is the master up, and is --master right?)",
+                            LinkError::Unreachable { .. } => " (is the master up, and is --master right?)",
                             _ => "",
                         };
-                        eprintln!("wattswarm worker {id}: attempt {attempt}: {e}{hint}; retrying in {:.1} s", delay.as_secs_f64());
+                        let delay = backoff.pause().expect("no limit");
+                        eprintln!("wattswarm worker {id}: attempt {}: {e}{hint}; retrying in {:.1} s", backoff.attempts, delay.as_secs_f64());
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(10));
-                        attempt += 1;
                     }
                 }
             }
@@ -149,18 +156,22 @@ pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
             settings: info.settings,
         });
         let (tx, rx) = tokio::sync::oneshot::channel();
-        WorkerActor::new(id.clone(), master.clone(), job)
+        let me = WorkerRef {
+            worker: id.clone(),
+            job_id: info.job_id.clone(),
+        };
+        WorkerActor::new(me, master.clone(), job)
             .with_metrics(metrics.clone())
             .with_progress(progress.clone())
             .with_heartbeat(opts.heartbeat)
             .on_stop(tx)
             .start();
-        let _ = rx.await;
-        if progress.stopping.load(Ordering::Relaxed) {
+        let ended = rx.await.unwrap_or(Ended::Stopped);
+        if progress.stopping.load(Ordering::Relaxed) || ended == Ended::Stopped {
             eprintln!("wattswarm worker {id}: stopped cleanly");
             return Ok(());
         }
-        if !*master.job_changed.borrow() {
+        if ended == Ended::Finished {
             eprintln!("wattswarm worker {id}: the job is finished; {} chunks done here", progress.chunks_done.load(Ordering::Relaxed));
             return Ok(());
         }

@@ -10,7 +10,8 @@ use wattswarm_core::generate::{generate, Spec};
 use wattswarm_core::input;
 use wattswarm_core::layout::Layout;
 use wattswarm_core::process::Settings;
-use wattswarm_master::{report, results as job_results, run_standalone, CoordinatorConfig, JobOptions};
+use wattswarm::run_standalone;
+use wattswarm_master::{report, results as job_results, CoordinatorConfig, JobOptions};
 
 struct Fixture {
     _dir: tempfile::TempDir,

@@ -9,7 +9,8 @@ use wattswarm_core::layout::Layout;
 use wattswarm_core::process::Settings;
 use wattswarm_master::http::Token;
 use wattswarm_master::server::{serve, MasterEnd, MasterOptions};
-use wattswarm_master::{run_standalone, CoordinatorConfig, JobOptions};
+use wattswarm::run_standalone;
+use wattswarm_master::{CoordinatorConfig, JobOptions};
 use wattswarm_worker::remote::{run, RemoteOptions};
 
 fn options(out: &std::path::Path) -> JobOptions {
