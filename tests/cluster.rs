@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::cluster::{free_port, get, healthy, metric, post, worker, worker_with, Master, Procs, TOKEN};
-use common::{comparable_results, exited, generate, run_ok, until};
+use common::cluster::{get, healthy, metric, post, worker, worker_with, Master, Procs, TOKEN};
+use common::{comparable_results, exited, free_port, generate, run_ok, until};
 use serde_json::Value;
 
 fn promtool_check(body: &str, what: &str) {
@@ -20,7 +20,7 @@ fn promtool_check(body: &str, what: &str) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool runs (Debian's prometheus package; scripts/test installs it)");
+        .expect("promtool runs (Debian's prometheus package; scripts/setup installs it)");
     use std::io::Write;
     p.stdin.take().unwrap().write_all(body.as_bytes()).unwrap();
     let o = p.wait_with_output().unwrap();
@@ -352,7 +352,7 @@ impl Prometheus {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("prometheus runs (Debian's prometheus package; scripts/test installs it)");
+            .expect("prometheus runs (Debian's prometheus package; scripts/setup installs it)");
         procs.0.push(child);
         let url = format!("http://127.0.0.1:{port}");
         until(Duration::from_secs(30), Duration::from_millis(100), || (get(&format!("{url}/-/ready"), None).0 == 200).then_some(()), || "Prometheus not ready".into());

@@ -2,15 +2,13 @@
 //! here) are named with the tags, variables and ports their documentation gives, and the
 //! compose file, the stack file, the image's Dockerfile and its build context keep the
 //! conventions README states. A regression in any of them fails here, without Docker.
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
+use common::repo;
 use serde_yaml::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(repo().join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cluster::{free_port, get, healthy, metric, post, worker, Master, Procs, TOKEN};
-use common::{comparable_results, exited, generate, read_json, run_ok, until};
+use common::cluster::{get, healthy, metric, post, worker, Master, Procs, TOKEN};
+use common::{comparable_results, exited, free_port, generate, read_json, run_ok, until, RESULT_TABLES};
 use serde_json::{json, Value};
 
 struct Data {
@@ -53,8 +53,8 @@ fn assert_exact(out: &Path, d: &Data) {
     for (k, v) in &want {
         assert!(got[k] == *v, "{k} differs from the embedded run");
     }
-    for f in ["by_acorn_grouped_month.json", "by_tariff_month.json", "by_acorn_month.json", "by_tariff_halfhour.json", "household_day.parquet"] {
-        assert!(std::fs::read(out.join("results").join(f)).unwrap() == std::fs::read(d.base.join("results").join(f)).unwrap(), "results/{f} byte-identical");
+    for f in RESULT_TABLES.map(|t| format!("{t}.json")).into_iter().chain(["household_day.parquet".into()]) {
+        assert!(std::fs::read(out.join("results").join(&f)).unwrap() == std::fs::read(d.base.join("results").join(&f)).unwrap(), "results/{f} byte-identical");
     }
     let parts: Vec<String> = names(&out.join("parquet"));
     assert_eq!(parts.len(), d.chunks, "one part per chunk: {parts:?}");

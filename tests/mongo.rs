@@ -13,7 +13,8 @@ use std::time::Duration;
 use mongodb::bson::{Bson, Document};
 use serde_json::Value;
 
-use common::{generate, make_messy, read_json, until, Wire, WireDb};
+use common::cluster::job_status;
+use common::{free_port, generate, make_messy, plain, read_json, sorted, until, Wire, WireDb, RESULT_TABLES};
 
 const SECRET: &str = "pw-never-shown-41c7";
 const TOKEN: &str = "mongo-test-token-5d1e";
@@ -60,21 +61,6 @@ fn run_into(db: &WireDb, input: &Path, out: &Path, extra: &[(&str, &str)]) -> st
     assert!(!all.contains(SECRET), "the password never shows");
     o
 }
-
-/// A document as JSON, without `_id` and `job`.
-fn plain(d: &Document) -> Value {
-    let mut d = d.clone();
-    d.remove("_id");
-    d.remove("job");
-    Bson::Document(d).into_relaxed_extjson()
-}
-
-fn sorted(mut v: Vec<Value>) -> Vec<Value> {
-    v.sort_by_key(|x| x.to_string());
-    v
-}
-
-const RESULT_TABLES: [&str; 4] = ["by_acorn_grouped_month", "by_tariff_month", "by_acorn_month", "by_tariff_halfhour"];
 
 fn summary(out: &Path) -> Value {
     read_json(&out.join("results/summary.json"))
@@ -310,17 +296,6 @@ fn assert_exactly_the_set_of_but_staging(db: &WireDb, out: &Path, unfinished: &s
     assert!(!staging.is_empty() && staging.iter().all(|c| c.ends_with(&format!("__{unfinished}"))), "{staging:?}");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `GET /v1/job` of a master.
-fn job_status(url: &str) -> Option<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
-    let mut r = agent.get(&format!("{url}/v1/job")).header("Authorization", format!("Bearer {TOKEN}")).call().ok()?;
-    serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()
-}
-
 fn a_worker_killed_mid_readings_leaves_every_row_once(wire: Wire) {
     let db = WireDb::start_kind(wire);
     let dir = tempfile::tempdir().unwrap();
@@ -352,7 +327,7 @@ fn a_worker_killed_mid_readings_leaves_every_row_once(wire: Wire) {
     let mut victim = worker("victim");
     // Kill the victim while it holds a chunk whose readings are being stored.
     let busy = || {
-        let j = job_status(&url)?;
+        let j = job_status(&url, TOKEN)?;
         let chunk = j["workers"].as_array()?.iter().find(|w| w["id"] == "victim")?["chunk"].as_u64()?;
         (staging_count(&db, &out, "readings") > 0).then_some(chunk)
     };
@@ -401,7 +376,7 @@ fn a_master_killed_during_the_export_resumes_to_the_exact_set(wire: Wire) {
 
 /// The README's mongosh queries, each followed by the output it documents for the sample.
 fn readme_queries() -> Vec<(String, Value)> {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(common::repo().join("README.md")).unwrap();
     let mut out = Vec::new();
     for part in readme.split("<!-- mongosh: the test runs this query -->").skip(1) {
         let js = part.split("```js\n").nth(1).and_then(|p| p.split("```").next()).expect("a js block").trim().to_owned();
@@ -433,7 +408,7 @@ fn the_readme_queries_return_the_documented_numbers_in_mongosh() {
         let o = std::process::Command::new(&mongosh)
             .args([&format!("{}power", db.uri()), "--quiet", "--eval", &format!("EJSON.stringify({js})")])
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {mongosh} ({e}): run scripts/test, which installs it"));
+            .unwrap_or_else(|e| panic!("cannot run {mongosh} ({e}): run scripts/setup, which installs it"));
         assert!(o.status.success(), "{js}: {}", String::from_utf8_lossy(&o.stderr));
         let got: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{js}: {e}: {}", String::from_utf8_lossy(&o.stdout)));
         assert_eq!(got, want, "{js}");

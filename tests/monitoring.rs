@@ -4,10 +4,13 @@
 //! and promtool accepts both Prometheus configurations and the alert rules and passes
 //! their unit tests; every panel matches the schema of the Grafana the stack pins. Whether each query returns data after a real job is the end-to-end
 //! stack test's question; this one is fast and runs everywhere promtool does.
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{with_dashboard_variables, DASHBOARD_VARIABLES};
 use serde_json::Value;
 
 /// Every metric the dashboards and alerts may use; `metric_list_matches_the_declarations`
@@ -57,12 +60,8 @@ const HISTOGRAMS: &[&str] = &[
     "wattswarm_worker_store_write_seconds",
 ];
 
-/// The Grafana variables the dashboards may use, and what the end-to-end test puts in
-/// their place before it sends a query to Prometheus. A new variable needs a value there.
-const VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"), ("$worker", ".*")];
-
 fn monitoring() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring")
+    common::repo().join("monitoring")
 }
 
 fn read(path: &Path) -> String {
@@ -76,7 +75,7 @@ fn run_promtool(args: &[&str], dir: &Path) -> std::process::Output {
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): install Debian's `prometheus` package (scripts/test does)"))
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): install Debian's `prometheus` package (scripts/setup does)"))
 }
 
 /// Runs promtool, which must succeed.
@@ -251,7 +250,7 @@ fn queries_name_exported_metrics_and_only_known_variables() {
         // The end-to-end test substitutes exactly these variables; any other `$` would
         // reach Prometheus as is.
         let mut rest = expr.clone();
-        for (var, _) in VARIABLES {
+        for (var, _) in DASHBOARD_VARIABLES {
             rest = rest.replace(var, "");
         }
         // label_replace's "$1" is PromQL's, not a variable (Grafana leaves `$<digits>` alone).
@@ -260,7 +259,7 @@ fn queries_name_exported_metrics_and_only_known_variables() {
             .enumerate()
             .map(|(i, part)| if i == 0 || part.starts_with(|c: char| c.is_ascii_digit()) { part.to_string() } else { format!("${part}") })
             .collect();
-        assert!(!rest.contains('$'), "{f}: {title:?}: a variable other than {VARIABLES:?} in {expr}");
+        assert!(!rest.contains('$'), "{f}: {title:?}: a variable other than {DASHBOARD_VARIABLES:?} in {expr}");
     }
     // The results dashboard exists to show the answers: each result gauge is on it.
     for r in METRICS.iter().filter(|m| m.starts_with("wattswarm_result_")) {
@@ -276,7 +275,7 @@ fn queries_name_exported_metrics_and_only_known_variables() {
 fn metric_list_matches_the_declarations() {
     // Each binary declares its metrics in one module, by their names without the
     // registry's prefix (`wattswarm_`, or `wattswarm_worker_` with the worker label).
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::repo();
     let master = read(&root.join("master/src/metrics.rs"));
     let worker = read(&root.join("workers/src/metrics.rs"));
     for name in METRICS.iter().chain(HISTOGRAMS) {
@@ -311,10 +310,7 @@ fn queries_parse_as_promql() {
     // query, with the variables replaced as the end-to-end test does.
     let qs: Vec<(String, String, String)> = queries(&dashboards())
         .into_iter()
-        .map(|(f, title, expr)| {
-            let e = VARIABLES.iter().fold(expr, |e, (var, value)| e.replace(var, value));
-            (f, title, e)
-        })
+        .map(|(f, title, expr)| (f, title, with_dashboard_variables(&expr)))
         .collect();
     let all: Vec<String> = qs.iter().map(|q| q.2.clone()).collect();
     if promtool_parses(&all).is_ok() {
@@ -379,9 +375,9 @@ fn compose_and_swarm_configs_differ_only_in_discovery_and_token() {
 }
 
 /// The schema check (`monitoring/grafana/schema/check.mjs`) on `dir`, against the types that
-/// scripts/test installs into `$GRAFANA_SCHEMA_DIR`; fails (never skips) without them.
+/// scripts/setup installs into `$GRAFANA_SCHEMA_DIR`; fails (never skips) without them.
 fn schema_check(dir: &Path) -> std::process::Output {
-    let lib = std::env::var("GRAFANA_SCHEMA_DIR").expect("GRAFANA_SCHEMA_DIR: where scripts/test installs Grafana's schema (run the tests through scripts/test)");
+    let lib = std::env::var("GRAFANA_SCHEMA_DIR").expect("GRAFANA_SCHEMA_DIR: where scripts/setup installs Grafana's schema (run the tests through scripts/test)");
     Command::new("node")
         .arg(monitoring().join("grafana/schema/check.mjs"))
         .arg(dir)
@@ -394,7 +390,7 @@ fn schema_check(dir: &Path) -> std::process::Output {
 fn dashboards_match_the_schema_of_the_pinned_grafana() {
     // The schema is the one of the Grafana that the stack runs.
     let lib = PathBuf::from(std::env::var("GRAFANA_SCHEMA_DIR").expect("GRAFANA_SCHEMA_DIR (scripts/test sets it)"));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = common::repo();
     for file in ["docker-compose.yml", "stack.yml"] {
         let text = read(&root.join(file));
         let pinned = text.split("grafana/grafana:").nth(1).and_then(|t| t.split(|c: char| c == '}' || c.is_whitespace()).next());

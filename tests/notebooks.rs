@@ -29,7 +29,7 @@ fn every_notebook_runs_and_prints_the_jobs_figures() {
     let venv = common::anchors_venv();
     let plots = dir.path().join("plots");
     let o = Command::new(format!("{venv}/bin/python"))
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/notebooks"))
+        .arg(common::repo().join("scripts/notebooks"))
         .args(["--expect", out.to_str().unwrap(), "--out", plots.to_str().unwrap()])
         .env("MONGO_URI", db.uri())
         .env("PARQUET_DIR", out.join("parquet"))

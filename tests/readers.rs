@@ -1,5 +1,5 @@
 //! The Parquet output read back by other readers (pyarrow, DuckDB, Polars), the way
-//! analysts will read it. Needs the virtual environment `scripts/test` makes (or one
+//! analysts will read it. Needs the virtual environment `scripts/setup` makes (or one
 //! named by `ANCHORS_VENV`) with those packages. Missing Python fails the test, loudly.
 //! (Test variables avoid the `WATTSWARM_` prefix: those are configuration keys.)
 mod common;
@@ -7,16 +7,13 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{generate, read_json, run_ok};
+use common::{anchors_venv, generate, read_json, run_ok};
 
 fn python() -> PathBuf {
-    let venv = std::env::var_os("ANCHORS_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/wattswarm-anchors"));
-    let p = venv.join("bin/python");
+    let p = PathBuf::from(anchors_venv()).join("bin/python");
     assert!(
         p.exists(),
-        "{} not found: run scripts/test (it installs pyarrow, duckdb and polars), or set ANCHORS_VENV",
+        "{} not found: run scripts/setup (it installs pyarrow, duckdb and polars), or set ANCHORS_VENV",
         p.display()
     );
     p
@@ -30,7 +27,7 @@ fn pyarrow_duckdb_and_polars_read_the_parts_and_agree_with_the_results() {
     let out = dir.path().join("out");
     run_ok(&["--input", data.to_str().unwrap(), "--output", out.to_str().unwrap(), "--quiet", "--chunk-size", "200000", "--workers", "2"]);
     assert!(std::fs::read_dir(out.join("parquet")).unwrap().count() > 3, "several parts");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/read_parquet.py");
+    let script = common::repo().join("tests/read_parquet.py");
     let o = Command::new(python()).arg(script).arg(&out).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let seen: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

@@ -3,7 +3,7 @@
 //! must agree with `results/*.json`: every plotted point, the counts, the like-for-like
 //! table and the rejects; a phone-sized screenshot must show the charts' lines.
 //!
-//! Needs `chromium` (scripts/test installs Debian's package) or `$CHROMIUM`.
+//! Needs `chromium` (scripts/setup installs Debian's package) or `$CHROMIUM`.
 mod common;
 
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use serde_json::Value;
 fn chromium() -> String {
     let c = std::env::var("CHROMIUM").unwrap_or_else(|_| "chromium".into());
     let found = Command::new(&c).arg("--version").output().is_ok_and(|o| o.status.success());
-    assert!(found, "{c} not found: install Debian's chromium (scripts/test does) or set CHROMIUM to a Chromium binary");
+    assert!(found, "{c} not found: install Debian's chromium (scripts/setup does) or set CHROMIUM to a Chromium binary");
     c
 }
 

@@ -16,16 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{comparable_results, read_json, run_ok, until};
+use common::cluster::job_status;
+use common::{comparable_results, free_port, plain, read_json, repo, run_ok, sorted, until, RESULT_TABLES};
 use serde_json::Value;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn secret() -> String {
     let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -221,7 +214,7 @@ impl Project {
     }
 
     fn status(&self) -> Option<Value> {
-        job_status(self.master_port, &self.token)
+        job_status(&format!("http://127.0.0.1:{}", self.master_port), &self.token)
     }
 
     /// Polls the job until it is done; panics if it fails or takes over 10 minutes.
@@ -256,13 +249,6 @@ impl Drop for Project {
     }
 }
 
-/// The master's job status, through its published port.
-fn job_status(port: u16, token: &str) -> Option<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(5))).build().into();
-    let mut r = agent.get(&format!("http://127.0.0.1:{port}/v1/job")).header("Authorization", format!("Bearer {token}")).call().ok()?;
-    serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()
-}
-
 fn mongo_db(port: u16, user: &str, password: &str) -> (tokio::runtime::Runtime, mongodb::Database) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let uri = format!("mongodb://{user}:{password}@127.0.0.1:{port}/?authSource=admin");
@@ -270,35 +256,10 @@ fn mongo_db(port: u16, user: &str, password: &str) -> (tokio::runtime::Runtime, 
     (rt, client.database("power"))
 }
 
-fn plain(d: &mongodb::bson::Document) -> Value {
-    let mut v = mongodb::bson::Bson::Document(d.clone()).into_relaxed_extjson();
-    let m = v.as_object_mut().unwrap();
-    for k in ["_id", "job"] {
-        m.remove(k);
-    }
-    v
-}
-
-/// `v` sorted by its documents' text with their keys in order: MongoDB keeps the order a
-/// document was written in, the JSON files theirs, and equality ignores it.
-fn sorted(mut v: Vec<Value>) -> Vec<Value> {
-    fn canonical(v: &Value) -> String {
-        match v {
-            Value::Object(m) => {
-                let fields: std::collections::BTreeMap<&String, String> = m.iter().map(|(k, v)| (k, canonical(v))).collect();
-                format!("{fields:?}")
-            }
-            other => other.to_string(),
-        }
-    }
-    v.sort_by_key(canonical);
-    v
-}
-
 /// Each results collection holds the embedded run's JSON rows; readings = rows.
 fn assert_mongo_results(db: &mongodb::Database, rt: &tokio::runtime::Runtime, want: &Path) {
     use futures_util::TryStreamExt;
-    for name in ["by_acorn_grouped_month", "by_tariff_month", "by_acorn_month", "by_tariff_halfhour"] {
+    for name in RESULT_TABLES {
         let docs: Vec<mongodb::bson::Document> =
             rt.block_on(async { db.collection(name).find(mongodb::bson::doc! {}).await.unwrap().try_collect().await.unwrap() });
         let expected = read_json(&want.join(format!("results/{name}.json"))).as_array().unwrap().clone();
@@ -320,7 +281,7 @@ fn assert_httpfs_recipe_copies_the_parquet(port: u16, dir: &Path, want: &Path) {
     assert!(recipe.contains("127.0.0.1:14000"), "{recipe}");
     std::fs::create_dir_all(dir).unwrap();
     ok(Command::new("bash").args(["-euo", "pipefail", "-c", &recipe.replace("127.0.0.1:14000", &format!("127.0.0.1:{port}"))]).current_dir(dir));
-    let python = format!("{}/bin/python", std::env::var("ANCHORS_VENV").expect("ANCHORS_VENV (scripts/test sets it)"));
+    let python = format!("{}/bin/python", common::anchors_venv());
     let rows = ok(Command::new(python).args(["-c", "import pyarrow.parquet as pq; print(pq.read_table('wattswarm-parquet').num_rows)"]).current_dir(dir));
     assert_eq!(rows.trim().parse::<u64>().unwrap(), read_json(&want.join("results/summary.json"))["rows"].as_u64().unwrap());
     let copied = std::fs::read_dir(dir.join("wattswarm-parquet")).unwrap().count();

@@ -1,6 +1,5 @@
 //! Processes for the tests of the master and workers as separate processes: ports, child
 //! processes killed however a test ends, HTTP calls, and the master's status.
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::Duration;
@@ -10,10 +9,6 @@ use serde_json::Value;
 use super::until;
 
 pub const TOKEN: &str = "test-token-7f3a";
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 /// Child processes, killed when the test ends however it ends.
 #[derive(Default)]
@@ -130,6 +125,13 @@ pub fn metric(text: &str, name: &str) -> f64 {
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+/// `GET /v1/job` of the master at `url`: its job's status, or `None` while it does not
+/// answer one.
+pub fn job_status(url: &str, token: &str) -> Option<Value> {
+    let (code, body) = get(&format!("{url}/v1/job"), Some(token));
+    (code == 200).then(|| serde_json::from_str(&body).ok()).flatten()
 }
 
 /// Waits until a master answers its health check.

@@ -55,32 +55,46 @@ pub fn exited(child: &mut std::process::Child, limit: Duration, what: &str) -> s
     until(limit, Duration::from_millis(50), || child.try_wait().unwrap(), || format!("{what} did not exit"))
 }
 
+/// A port nothing listens on now, for a server a test starts.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The results every job writes as `results/{name}.json`, one collection each in MongoDB
+/// (`household_day` is the Parquet file `results/household_day.parquet`).
+pub const RESULT_TABLES: [&str; 4] = ["by_acorn_grouped_month", "by_tariff_month", "by_acorn_month", "by_tariff_halfhour"];
+
 pub fn read_json(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
-/// The Python environment scripts/test fills (pyarrow, DuckDB, Polars, pymongo, SecantusDB,
-/// nbclient): `$ANCHORS_VENV`, or where scripts/test puts it.
+/// The Python environment scripts/setup fills (pyarrow, DuckDB, Polars, pymongo, SecantusDB,
+/// nbclient): `$ANCHORS_VENV`, or where scripts/lib.sh puts it.
 pub fn anchors_venv() -> String {
     std::env::var("ANCHORS_VENV").unwrap_or_else(|_| format!("{}/.cache/wattswarm-anchors", std::env::var("HOME").unwrap()))
 }
 
-/// Grafana's variables as the tests evaluate the dashboards' queries (tests/monitoring.rs
-/// holds every dashboard to these).
+/// The Grafana variables the dashboards may use, and what the tests put in their place
+/// before they send a query to Prometheus (tests/monitoring.rs holds every dashboard to
+/// these). A new variable needs a value here.
 pub const DASHBOARD_VARIABLES: &[(&str, &str)] = &[("$__rate_interval", "1m"), ("$__interval", "15s"), ("$__range", "1h"), ("$worker", ".*")];
+
+/// A dashboard's query with [`DASHBOARD_VARIABLES`] replaced by their values.
+pub fn with_dashboard_variables(expr: &str) -> String {
+    DASHBOARD_VARIABLES.iter().fold(expr.to_owned(), |e, (var, value)| e.replace(var, value))
+}
 
 /// `(panel id, expr)` of every query in the dashboard `file` of monitoring/grafana/dashboards,
 /// with Grafana's variables replaced.
 pub fn dashboard_queries(file: &str) -> Vec<(u64, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/grafana/dashboards").join(file);
+    let path = repo().join("monitoring/grafana/dashboards").join(file);
     let d = read_json(&path);
     let mut panels: Vec<&Value> = d["panels"].as_array().unwrap().iter().collect();
     let mut out = Vec::new();
     while let Some(p) = panels.pop() {
         panels.extend(p["panels"].as_array().into_iter().flatten());
         for t in p["targets"].as_array().into_iter().flatten() {
-            let expr = DASHBOARD_VARIABLES.iter().fold(t["expr"].as_str().unwrap().to_string(), |e, (var, value)| e.replace(var, value));
-            out.push((p["id"].as_u64().unwrap(), expr));
+            out.push((p["id"].as_u64().unwrap(), with_dashboard_variables(t["expr"].as_str().unwrap())));
         }
     }
     out.sort();
@@ -90,7 +104,7 @@ pub fn dashboard_queries(file: &str) -> Vec<(u64, String)> {
 /// The results that must not depend on workers, chunking or timing.
 pub fn comparable_results(out: &Path) -> BTreeMap<String, Value> {
     let mut m = BTreeMap::new();
-    for f in ["by_acorn_grouped_month", "by_tariff_month", "by_acorn_month", "by_tariff_halfhour"] {
+    for f in RESULT_TABLES {
         m.insert(f.to_string(), read_json(&out.join(format!("results/{f}.json"))));
     }
     let mut s = read_json(&out.join("results/summary.json"));
@@ -372,7 +386,8 @@ pub struct MiniDfs {
     pub url: String,
 }
 
-fn repo() -> PathBuf {
+/// The repository's root.
+pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
@@ -451,22 +466,18 @@ impl Drop for MiniDfs {
 pub enum Wire {
     /// SecantusDB (PyPI, Python), in the anchors' virtual environment.
     Secantus,
-    /// FerretDB 1.24 (Go) on SQLite, built by `scripts/test`.
+    /// FerretDB 1.24 (Go) on SQLite, built by `scripts/setup`.
     Ferret,
 }
 
 /// A MongoDB-wire-compatible server on 127.0.0.1, with its data in a temporary folder.
-/// Installed by `scripts/test` (SecantusDB into the anchors' virtual environment, FerretDB
+/// Installed by `scripts/setup` (SecantusDB into the anchors' virtual environment, FerretDB
 /// into `~/.cache/wattswarm-ferretdb`).
 pub struct WireDb {
     child: Option<std::process::Child>,
     dir: tempfile::TempDir,
     pub port: u16,
     pub kind: Wire,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl WireDb {
@@ -501,7 +512,7 @@ impl WireDb {
                     .arg(self.dir.path())
                     .stdout(std::process::Stdio::null())
                     .spawn()
-                    .unwrap_or_else(|e| panic!("cannot start secantusd-py from {venv} ({e}): run scripts/test, which installs it"))
+                    .unwrap_or_else(|e| panic!("cannot start secantusd-py from {venv} ({e}): run scripts/setup, which installs it"))
             }
             Wire::Ferret => {
                 let bin = std::env::var("FERRETDB").unwrap_or_else(|_| format!("{home}/.cache/wattswarm-ferretdb/ferretdb"));
@@ -512,7 +523,7 @@ impl WireDb {
                     .args(["--debug-addr=127.0.0.1:0", "--log-level=WARN"])
                     .stdout(std::process::Stdio::null())
                     .spawn()
-                    .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): run scripts/test, which builds it"))
+                    .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): run scripts/setup, which builds it"))
             }
         };
         self.child = Some(child);
@@ -581,4 +592,28 @@ impl Drop for WireDb {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A MongoDB document as JSON, without `_id` and `job`: a row as the JSON results hold it.
+pub fn plain(d: &mongodb::bson::Document) -> Value {
+    let mut d = d.clone();
+    d.remove("_id");
+    d.remove("job");
+    mongodb::bson::Bson::Document(d).into_relaxed_extjson()
+}
+
+/// `v` sorted by its documents' text with their keys in order: MongoDB keeps the order a
+/// document was written in, the JSON files theirs, and equality ignores it.
+pub fn sorted(mut v: Vec<Value>) -> Vec<Value> {
+    fn canonical(v: &Value) -> String {
+        match v {
+            Value::Object(m) => {
+                let fields: BTreeMap<&String, String> = m.iter().map(|(k, v)| (k, canonical(v))).collect();
+                format!("{fields:?}")
+            }
+            other => other.to_string(),
+        }
+    }
+    v.sort_by_key(canonical);
+    v
 }

@@ -7,7 +7,7 @@
 // packages: tests/monitoring.rs checks them.
 //
 //   node check.mjs DASHBOARD_DIR     (GRAFANA_SCHEMA_DIR: where npm installed typescript,
-//                                     @grafana/schema and @grafana/data; scripts/test does)
+//                                     @grafana/schema and @grafana/data; scripts/setup does)
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
