@@ -5,7 +5,7 @@ use prometheus::{CounterVec, Gauge, GaugeVec, Histogram, HistogramOpts, IntCount
 use wattswarm_core::process::ChunkReport;
 use wattswarm_core::prom::{registered, render, CHUNK_SECONDS_BUCKETS};
 
-use crate::results::ResultTable;
+use crate::results::Tables;
 
 pub struct MasterMetrics {
     registry: Registry,
@@ -113,27 +113,18 @@ impl MasterMetrics {
     /// Exports the headline aggregates as gauges once the job has ended, so the results
     /// dashboard shows the answers beside the machinery. Groups without a reading have no
     /// mean and no series.
-    pub fn publish_results(&self, tables: &[ResultTable]) {
+    pub fn publish_results(&self, tables: &Tables) {
+        let acorn = tables.by_acorn_grouped_month.iter().map(|r| ([r.group.name(), r.month.as_str()], r.kwh_mean));
+        set_means(&self.result_acorn_grouped, acorn);
+        let tariff = tables.by_tariff_month.iter().map(|r| ([r.group.name(), r.month.as_str()], r.kwh_mean));
+        set_means(&self.result_tariff, tariff);
+        let profile = tables.by_tariff_halfhour.iter().map(|r| ([r.tariff.as_str(), r.halfhour.as_str()], r.kwh_mean));
+        set_means(&self.result_profile, profile);
         // Beside each Acorn group's mean, how many households it averages: a change of
         // cohort from one month to the next shows there, not as a change of consumption.
         self.result_acorn_grouped_households.reset();
-        for t in tables {
-            let (gauge, households) = match t.name.as_str() {
-                "by_acorn_grouped_month" => (&self.result_acorn_grouped, Some(&self.result_acorn_grouped_households)),
-                "by_tariff_month" => (&self.result_tariff, None),
-                "by_tariff_halfhour" => (&self.result_profile, None),
-                _ => continue,
-            };
-            gauge.reset();
-            for row in t.rows.as_array().into_iter().flatten() {
-                let (Some(a), Some(b)) = (row[t.key[0]].as_str(), row[t.key[1]].as_str()) else { continue };
-                if let Some(mean) = row["kwh_mean"].as_f64() {
-                    gauge.with_label_values(&[a, b]).set(mean);
-                }
-                if let (Some(h), Some(n)) = (households, row["households"].as_i64()) {
-                    h.with_label_values(&[a, b]).set(n);
-                }
-            }
+        for r in &tables.by_acorn_grouped_month {
+            self.result_acorn_grouped_households.with_label_values(&[r.group.name(), r.month.as_str()]).set(r.households as i64);
         }
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         self.finished.set(now.as_secs_f64());
@@ -145,8 +136,42 @@ impl MasterMetrics {
     }
 }
 
+/// Replaces `gauge`'s series with one per labelled mean; a cell without a mean has none.
+fn set_means<'a>(gauge: &GaugeVec, means: impl Iterator<Item = ([&'a str; 2], Option<f64>)>) {
+    gauge.reset();
+    for (labels, mean) in means {
+        if let Some(mean) = mean {
+            gauge.with_label_values(&labels).set(mean);
+        }
+    }
+}
+
 impl Default for MasterMetrics {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::results::tables::{sample_aggregate, tables};
+
+    /// The results dashboard reads these series by name and label.
+    #[test]
+    fn results_become_labelled_gauges_and_a_cell_without_a_mean_has_none() {
+        let m = MasterMetrics::new();
+        m.publish_results(&tables(&sample_aggregate()));
+        let text = m.render();
+        for line in [
+            r#"wattswarm_result_acorn_grouped_mean_kwh{acorn_grouped="Affluent",month="2013-01"} 0.375"#,
+            r#"wattswarm_result_acorn_grouped_households{acorn_grouped="Affluent",month="2013-01"} 1"#,
+            r#"wattswarm_result_acorn_grouped_households{acorn_grouped="Adversity",month="2013-02"} 1"#,
+            r#"wattswarm_result_tariff_mean_kwh{month="2013-01",tariff="Std"} 0.375"#,
+            r#"wattswarm_result_tariff_halfhour_mean_kwh{halfhour="23:30",tariff="Std"} 0.25"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+        }
+        assert!(!text.contains(r#"tariff="ToU""#) && !text.contains(r#"wattswarm_result_acorn_grouped_mean_kwh{acorn_grouped="Adversity""#), "no reading, no mean: {text}");
     }
 }

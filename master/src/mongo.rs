@@ -14,7 +14,7 @@ use wattswarm_mongo::readings::{create_indexes, Readings};
 use wattswarm_mongo::results::ResultSet;
 use wattswarm_mongo::{export_results, JobRecord, Mongo, MongoSettings, Staging};
 
-use crate::results::{JobSummary, ResultTable};
+use crate::results::{JobSummary, Table, Tables};
 use crate::JobError;
 
 /// MongoDB for one job.
@@ -39,8 +39,7 @@ impl MongoJob {
         if readings {
             live.push(settings.readings.clone());
         }
-        // The tables' names do not depend on the data.
-        live.extend(crate::results::tables(&Default::default()).into_iter().map(|t| t.name));
+        live.extend(Table::ALL.iter().map(|t| t.name().to_owned()));
         live.push("household_day".into());
         let record = JobRecord {
             job: job_id.to_owned(),
@@ -82,14 +81,17 @@ impl MongoJob {
 
     /// Loads every result table and `household_day` into the staging set, builds the
     /// readings' indexes, swaps the set in and records the job as done.
-    pub fn export(&self, out: &Output, tables: &[ResultTable], summary: &JobSummary) -> Result<(), JobError> {
+    pub fn export(&self, out: &Output, tables: &Tables, summary: &JobSummary) -> Result<(), JobError> {
         let started = Instant::now();
-        let sets: Vec<ResultSet<'_>> = tables
+        let each = tables.each();
+        let keys = each.map(|(t, _)| t.key());
+        let sets: Vec<ResultSet<'_, _>> = each
             .iter()
-            .map(|t| ResultSet {
-                collection: &t.name,
-                key: &t.key,
-                rows: &t.rows,
+            .zip(&keys)
+            .map(|((t, rows), key)| ResultSet {
+                collection: t.name(),
+                key,
+                rows,
             })
             .collect();
         let hd = out.open_parquet(&format!("{RESULTS_DIR}/household_day.parquet"))?;

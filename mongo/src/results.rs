@@ -1,7 +1,8 @@
 //! The results collections, written by the master into the job's staging set.
 //!
-//! Each aggregate has its own collection, one document per key, shaped like the rows of
-//! the JSON results, plus `job` (the job that wrote it) and an `_id` that is the row's
+//! Each aggregate has its own collection, one document per key: the fields of a typed
+//! row as serde writes them (the master's result rows, the same ones its JSON results
+//! hold), plus `job` (the job that wrote it) and an `_id` that is the row's
 //! place in its table (the results are deterministic, so a retried insert meets its own
 //! documents as duplicate keys instead of doubling them). The collections are the job's
 //! fresh staging ones (see [`crate::staging`]), so loading them is a plain unordered
@@ -27,11 +28,13 @@ use crate::insert::BulkLoad;
 use crate::staging::Staging;
 use crate::{Mongo, MongoError};
 
-/// One aggregate: its collection, key fields and rows (a JSON array of objects).
-pub struct ResultSet<'a> {
+/// One aggregate: its collection, key fields and rows: anything serde writes as a list of
+/// structs (a slice of typed rows, or an untagged enum of such slices), so tables of
+/// different row types load in one call.
+pub struct ResultSet<'a, R> {
     pub collection: &'a str,
     pub key: &'a [&'a str],
-    pub rows: &'a Value,
+    pub rows: &'a R,
 }
 
 /// The `household_day` collection's key.
@@ -112,12 +115,23 @@ fn insert_failed(m: &Mongo, staging: &str, e: String) -> MongoError {
     m.failed(format!("insert into {staging}"), e)
 }
 
-/// A JSON results row as a document: `_id` (its place in the table), its fields, `job`.
-fn json_doc(i: usize, row: &Value, job: &str) -> Result<RawDocumentBuf, String> {
-    let mut d = doc! {"_id": i as i64};
-    d.extend(mongodb::bson::to_document(row).map_err(|e| format!("{row}: {e}"))?);
-    d.insert("job", job);
-    RawDocumentBuf::from_document(&d).map_err(|e| format!("{row}: {e}"))
+/// A table's documents: each row's fields as serde writes them, between `_id` (the row's
+/// place in the table) and `job`.
+fn table_docs(rows: &impl Serialize, job: &str) -> Result<Vec<RawDocumentBuf>, String> {
+    let Bson::Array(rows) = mongodb::bson::to_bson(rows).map_err(|e| e.to_string())? else {
+        return Err("the rows are not a list".into());
+    };
+    let mut docs = Vec::with_capacity(rows.len());
+    for (i, row) in rows.into_iter().enumerate() {
+        let Bson::Document(fields) = row else {
+            return Err(format!("row {i} has no fields: {row}"));
+        };
+        let mut d = doc! {"_id": i as i64};
+        d.extend(fields);
+        d.insert("job", job);
+        docs.push(RawDocumentBuf::from_document(&d).map_err(|e| format!("row {i}: {e}"))?);
+    }
+    Ok(docs)
 }
 
 /// Appends the documents of one `household_day.parquet` batch,
@@ -144,14 +158,14 @@ fn household_day_docs(m: &Mongo, batch: &arrow_array::RecordBatch, first: u64, j
 
 /// Loads every aggregate and the household-days into the job's staging collections, all
 /// tables at once. Returns what was loaded per (live) collection.
-pub fn export_results(m: &Mongo, staging: &Staging, sets: &[ResultSet<'_>], household_day: ParquetSource) -> Result<Vec<Loaded>, MongoError> {
+pub fn export_results<R: Serialize>(m: &Mongo, staging: &Staging, sets: &[ResultSet<'_, R>], household_day: ParquetSource) -> Result<Vec<Loaded>, MongoError> {
     let job = staging.job();
     let mut loads = Vec::new();
     // The small tables are final: their loads run while household_day is read.
     for s in sets {
         let mut t = TableLoad::open(m, staging, s.collection, s.key)?;
-        for (i, row) in s.rows.as_array().into_iter().flatten().enumerate() {
-            let d = json_doc(i, row, job).map_err(|e| m.failed(format!("make the documents of {}", s.collection), e))?;
+        let docs = table_docs(s.rows, job).map_err(|e| m.failed(format!("make the documents of {}", s.collection), e))?;
+        for d in docs {
             t.push(m, d)?;
         }
         t.pushed_all(m)?;
@@ -211,5 +225,36 @@ impl JobRecord {
         block_on(async move { coll.update_one(doc! {"_id": id}, doc! {"$set": d}).upsert(true).await })
             .map(|_| ())
             .map_err(|e| m.failed("save the job document", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Row {
+        tariff: &'static str,
+        readings: u64,
+        kwh_mean: Option<f64>,
+    }
+
+    /// A row's document is `_id` (its place), its fields in the order serde writes them,
+    /// then `job`: the shape analysts' queries and `tests/mongo.rs` rely on.
+    #[test]
+    fn a_rows_document_is_its_place_its_fields_and_the_job() {
+        let rows = [Row { tariff: "Std", readings: 2, kwh_mean: Some(0.375) }, Row { tariff: "ToU", readings: 0, kwh_mean: None }];
+        let docs = table_docs(&rows, "j1").unwrap();
+        let got: Vec<Document> = docs.iter().map(|d| d.to_document().unwrap()).collect();
+        assert_eq!(
+            got,
+            [
+                doc! {"_id": 0i64, "tariff": "Std", "readings": 2i64, "kwh_mean": 0.375, "job": "j1"},
+                doc! {"_id": 1i64, "tariff": "ToU", "readings": 0i64, "kwh_mean": Bson::Null, "job": "j1"},
+            ]
+        );
+        let keys: Vec<&str> = got[0].keys().map(String::as_str).collect();
+        assert_eq!(keys, ["_id", "tariff", "readings", "kwh_mean", "job"]);
+        assert!(table_docs(&7, "j1").unwrap_err().contains("not a list"));
     }
 }

@@ -17,9 +17,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use serde_json::Value;
-
-use crate::results::{JobSummary, ResultTable};
+use crate::results::{GroupMonthRow, JobSummary, Tables};
 
 /// Rejected lines the report lists; the rest are in `rejects.csv`.
 pub const REJECTS_SHOWN: usize = 20;
@@ -51,51 +49,40 @@ struct Lines {
     series: Vec<Series>,
 }
 
-fn table<'a>(tables: &'a [ResultTable], name: &str) -> &'a [Value] {
-    tables
-        .iter()
-        .find(|t| t.name == name)
-        .and_then(|t| t.rows.as_array())
-        .map(Vec::as_slice)
-        .unwrap_or(&[])
-}
+/// One point of a chart: its line, its x label, its value and its households (where known).
+type Point<'a> = (&'a str, &'a str, Option<f64>, Option<u64>);
 
-/// `rows` pivoted: `group` field × `x` field → `value(row)`.
-fn pivot(rows: &[Value], group: &str, x: &str, value: impl Fn(&Value) -> Option<f64>) -> Lines {
-    let mut xs: Vec<String> = rows.iter().filter_map(|r| r[x].as_str().map(str::to_owned)).collect();
+/// Points pivoted: line × x → value.
+fn pivot<'a>(points: impl Iterator<Item = Point<'a>> + Clone) -> Lines {
+    let mut xs: Vec<String> = points.clone().map(|(_, x, _, _)| x.to_owned()).collect();
     xs.sort();
     xs.dedup();
     let at: BTreeMap<&str, usize> = xs.iter().enumerate().map(|(i, x)| (x.as_str(), i)).collect();
     let mut by: BTreeMap<String, Series> = BTreeMap::new();
-    for r in rows {
-        let (Some(g), Some(xv)) = (r[group].as_str(), r[x].as_str()) else { continue };
+    for (g, xv, value, households) in points {
         let s = by.entry(g.to_owned()).or_insert_with(|| Series {
             name: g.to_owned(),
             values: vec![None; xs.len()],
             households: vec![None; xs.len()],
         });
-        s.values[at[xv]] = value(r);
-        s.households[at[xv]] = r["households"].as_u64();
+        s.values[at[xv]] = value;
+        s.households[at[xv]] = households;
     }
     Lines { x: xs, series: by.into_values().collect() }
 }
 
-fn per_household_day(r: &Value) -> Option<f64> {
-    r["kwh_mean"].as_f64().map(|m| m * SLOTS)
+/// A month grouping's lines: kWh per household-day (the mean half-hourly reading × 48).
+fn month_lines(rows: &[GroupMonthRow]) -> Lines {
+    pivot(rows.iter().map(|r| (r.group.name(), r.month.as_str(), r.kwh_mean.map(|m| m * SLOTS), Some(r.households))))
 }
 
 /// Like for like: per year, each tariff's kWh per household-day over only the months in
 /// which both tariffs have readings (so a year's mix of seasons is the same for both).
-fn like_for_like(rows: &[Value]) -> Vec<(i32, usize, f64, f64)> {
+fn like_for_like(rows: &[GroupMonthRow]) -> Vec<(i32, usize, f64, f64)> {
     // month → tariff → (readings, kWh)
     let mut months: BTreeMap<&str, BTreeMap<&str, (u64, f64)>> = BTreeMap::new();
-    for r in rows {
-        let (Some(m), Some(t), Some(n), Some(kwh)) = (r["month"].as_str(), r["tariff"].as_str(), r["readings"].as_u64(), r["kwh_sum"].as_f64()) else {
-            continue;
-        };
-        if n > 0 {
-            months.entry(m).or_default().insert(t, (n, kwh));
-        }
+    for r in rows.iter().filter(|r| r.readings > 0) {
+        months.entry(&r.month).or_default().insert(r.group.name(), (r.readings, r.kwh_sum));
     }
     let mut years: BTreeMap<i32, (usize, [(u64, f64); 2])> = BTreeMap::new();
     for (m, by) in &months {
@@ -346,11 +333,10 @@ ul.legend{list-style:none;padding:0;margin:.3em 0;display:flex;flex-wrap:wrap;ga
 th:first-child,td:first-child,td.l{text-align:left}tr.dynamic td{background:#f6e8c3}";
 
 /// The page for a finished job. `rejects` holds the first [`REJECTS_SHOWN`] rejected lines.
-pub fn render(summary: &JobSummary, tables: &[ResultTable], rejects: &[RejectSample]) -> String {
-    let acorn = pivot(table(tables, "by_acorn_grouped_month"), "acorn_grouped", "month", per_household_day);
-    let tariff_rows = table(tables, "by_tariff_month");
-    let tariff = pivot(tariff_rows, "tariff", "month", per_household_day);
-    let profile = pivot(table(tables, "by_tariff_halfhour"), "tariff", "halfhour", |r| r["kwh_mean"].as_f64());
+pub fn render(summary: &JobSummary, tables: &Tables, rejects: &[RejectSample]) -> String {
+    let acorn = month_lines(&tables.by_acorn_grouped_month);
+    let tariff = month_lines(&tables.by_tariff_month);
+    let profile = pivot(tables.by_tariff_halfhour.iter().map(|r| (r.tariff.as_str(), r.halfhour.as_str(), r.kwh_mean, None)));
     let day_unit = "kWh per household-day";
 
     let mut s = String::with_capacity(64 * 1024);
@@ -408,7 +394,7 @@ pub fn render(summary: &JobSummary, tables: &[ResultTable], rejects: &[RejectSam
     s.push_str(&figures(&tariff, "month"));
     s.push_str("<p class=\"note\">Like for like: each year over only the months in which both tariffs have readings.</p>");
     s.push_str("<div class=\"scroll\"><table id=\"like-for-like\"><tr><th>year</th><th>months</th><th>Std</th><th>ToU</th><th>ToU / Std</th></tr>");
-    for (y, months, std, tou) in like_for_like(tariff_rows) {
+    for (y, months, std, tou) in like_for_like(&tables.by_tariff_month) {
         let _ = write!(
             s,
             r#"<tr{} data-year="{y}" data-std="{std}" data-tou="{tou}"><td>{y}{}</td><td>{months}</td><td>{std:.3}</td><td>{tou:.3}</td><td>{:.3}</td></tr>"#,
@@ -453,9 +439,8 @@ pub fn render(summary: &JobSummary, tables: &[ResultTable], rejects: &[RejectSam
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::*;
+    use crate::results::Group;
 
     fn summary(rejected: u64) -> JobSummary {
         JobSummary {
@@ -479,25 +464,37 @@ mod tests {
         }
     }
 
-    fn tariff_rows() -> Vec<ResultTable> {
-        let row = |t: &str, m: &str, n: u64, kwh: f64| json!({"tariff": t, "month": m, "readings": n, "kwh_sum": kwh, "kwh_mean": kwh / n as f64, "households": 1});
-        vec![ResultTable {
-            name: "by_tariff_month".into(),
-            key: ["tariff", "month"],
-            rows: json!([
+    fn row(tariff: &str, month: &str, n: u64, kwh: f64) -> GroupMonthRow {
+        GroupMonthRow {
+            group: Group::Tariff(tariff.into()),
+            month: month.into(),
+            rows: n,
+            readings: n,
+            kwh_sum: kwh,
+            kwh_mean: Some(kwh / n as f64),
+            kwh_min: None,
+            kwh_max: None,
+            households: 1,
+        }
+    }
+
+    fn tariff_rows() -> Tables {
+        Tables {
+            by_tariff_month: vec![
                 row("Std", "2012-12", 10, 2.0),
                 row("Std", "2013-01", 10, 3.0),
                 row("Std", "2013-02", 10, 5.0),
                 row("ToU", "2013-01", 20, 2.0),
                 row("ToU", "2013-02", 20, 6.0),
-            ]),
-        }]
+            ],
+            ..Default::default()
+        }
     }
 
     #[test]
     fn like_for_like_takes_only_months_both_tariffs_have() {
         let t = tariff_rows();
-        let got = like_for_like(t[0].rows.as_array().unwrap());
+        let got = like_for_like(&t.by_tariff_month);
         // 2012-12 has Std only: left out. 2013: Std (3+5)/20, ToU (2+6)/40, × 48.
         assert_eq!(got, vec![(2013, 2, 8.0 / 20.0 * 48.0, 8.0 / 40.0 * 48.0)]);
     }
@@ -505,7 +502,7 @@ mod tests {
     #[test]
     fn points_carry_the_tables_values_and_names_are_escaped() {
         let mut t = tariff_rows();
-        t[0].rows.as_array_mut().unwrap().push(json!({"tariff": "<b>&", "month": "2013-01", "readings": 1, "kwh_sum": 1.0, "kwh_mean": 1.0, "households": 1}));
+        t.by_tariff_month.push(row("<b>&", "2013-01", 1, 1.0));
         let page = render(&summary(0), &t, &[]);
         assert!(page.contains(r#"data-series="Std" data-x="2013-02" data-y="24""#), "5.0/10 × 48 = 24");
         assert!(page.contains(&format!(r#"data-series="ToU" data-x="2013-01" data-y="{}""#, 2.0 / 20.0 * 48.0)));
@@ -518,7 +515,7 @@ mod tests {
     #[test]
     fn rejects_are_listed_and_counted() {
         let r = vec![RejectSample { file: "a.csv".into(), line: 7, reason: "bad kWh".into() }];
-        let page = render(&summary(3), &[], &r);
+        let page = render(&summary(3), &Tables::default(), &r);
         assert!(page.contains(r#"data-rejected="3""#));
         assert!(page.contains(r#"data-file="a.csv" data-line="7""#));
         assert!(page.contains("The first 1:"));
