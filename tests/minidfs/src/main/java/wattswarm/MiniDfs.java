@@ -20,7 +20,8 @@ import sun.misc.Signal;
  * DataNodes, all in this JVM), bound to 127.0.0.1 only.
  *
  * <pre>
- *   MiniDfs --dir DIR [--port P] [--datanodes N] [--block-size BYTES] [--ignore-stdin]
+ *   MiniDfs --dir DIR [--port P] [--datanodes N] [--block-size BYTES] [--conf KEY=VALUE]...
+ *           [--ignore-stdin]
  * </pre>
  *
  * Protocol: once the cluster is active (DataNodes registered, safe mode left) exactly one
@@ -32,7 +33,8 @@ import sun.misc.Signal;
 public final class MiniDfs {
   private static final String USAGE =
       "usage: MiniDfs --dir DIR [--port P (0 = any free port)] [--datanodes N (1)]"
-          + " [--block-size BYTES (16777216)] [--ignore-stdin]";
+          + " [--block-size BYTES (16777216)] [--conf KEY=VALUE (any Hadoop key; repeatable)]"
+          + " [--ignore-stdin]";
 
   private static MiniDFSCluster cluster;
   private static final CountDownLatch stop = new CountDownLatch(1);
@@ -49,6 +51,7 @@ public final class MiniDfs {
     int datanodes = 1;
     long blockSize = 16L << 20;
     boolean watchStdin = true;
+    java.util.List<String[]> extra = new java.util.ArrayList<>();
     for (int i = 0; i < args.length; i++) {
       String a = args[i];
       switch (a) {
@@ -56,6 +59,13 @@ public final class MiniDfs {
         case "--port": port = (int) number(args, ++i, a); break;
         case "--datanodes": datanodes = (int) number(args, ++i, a); break;
         case "--block-size": blockSize = number(args, ++i, a); break;
+        case "--conf": {
+          String kv = value(args, ++i, a);
+          int eq = kv.indexOf('=');
+          if (eq <= 0) die("--conf takes KEY=VALUE, not " + kv);
+          extra.add(new String[] {kv.substring(0, eq), kv.substring(eq + 1)});
+          break;
+        }
         case "--ignore-stdin": watchStdin = false; break;
         case "-h": case "--help": System.err.println(USAGE); System.exit(0); break;
         default: die("unknown argument " + a);
@@ -95,6 +105,9 @@ public final class MiniDfs {
     // Tests churn files quickly; don't let a slow disk check or the trash keep anything.
     conf.setLong("fs.trash.interval", 0);
     conf.setBoolean("dfs.namenode.name.dir.restore", false);
+    // Anything else a benchmark or test wants to try (e.g. io.file.buffer.size, the size of
+    // the packets a DataNode sends): set last, so it wins.
+    for (String[] kv : extra) conf.set(kv[0], kv[1]);
 
     // Stop on SIGTERM/SIGINT/SIGHUP or stdin EOF by shutting the cluster down from an ordinary
     // thread first: shutting it down from inside a JVM shutdown hook makes Hadoop's own
