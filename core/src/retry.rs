@@ -64,7 +64,8 @@ impl Policy {
                 Ok(v) => return Ok(v),
                 Err(e) => match b.after(&e) {
                     Some(d) => {
-                        warn(what, &e, d);
+                        let first_line = e.to_string().lines().next().unwrap_or_default().to_owned();
+                        tracing::warn!("{what} does not answer ({first_line}); retrying in {d:?}");
                         std::thread::sleep(d);
                     }
                     None => return Err(b.gave_up(e)),
@@ -72,31 +73,6 @@ impl Policy {
             }
         }
     }
-
-    /// [`Policy::run`] for async callers: the pauses are `tokio::time::sleep`.
-    pub async fn run_async<T, E: Display + Retriable, F: std::future::Future<Output = Result<T, E>>>(
-        self,
-        what: &str,
-        mut attempt: impl FnMut() -> F,
-    ) -> Result<T, GaveUp<E>> {
-        let mut b = self.start();
-        loop {
-            match attempt().await {
-                Ok(v) => return Ok(v),
-                Err(e) => match b.after(&e) {
-                    Some(d) => {
-                        warn(what, &e, d);
-                        tokio::time::sleep(d).await;
-                    }
-                    None => return Err(b.gave_up(e)),
-                },
-            }
-        }
-    }
-}
-
-fn warn(what: &str, e: &dyn Display, d: Duration) {
-    tracing::warn!("{what} does not answer ({}); retrying in {d:?}", e.to_string().lines().next().unwrap_or_default());
 }
 
 /// The last error of a retried call, and how many attempts were made.
@@ -104,8 +80,6 @@ fn warn(what: &str, e: &dyn Display, d: Duration) {
 pub struct GaveUp<E> {
     pub attempts: u32,
     pub error: E,
-    /// How long the attempts took in all.
-    pub elapsed: Duration,
 }
 
 /// One run of a [`Policy`].
@@ -152,11 +126,10 @@ impl Backoff {
         self.policy.limit.map(|l| l.saturating_sub(self.started.elapsed()))
     }
 
-    pub fn gave_up<E>(&self, error: E) -> GaveUp<E> {
+    fn gave_up<E>(&self, error: E) -> GaveUp<E> {
         GaveUp {
             attempts: self.attempts,
             error,
-            elapsed: self.started.elapsed(),
         }
     }
 }

@@ -279,3 +279,61 @@ impl<S: LeaseSource> Loop<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use wattswarm_core::protocol::HeartbeatReply;
+    use wattswarm_core::storage::Output;
+
+    use super::*;
+
+    /// A master that answers each report with the next scripted result, counting calls.
+    #[derive(Clone)]
+    struct Scripted(Rc<RefCell<Vec<Result<(), LinkError>>>>, Rc<RefCell<u32>>);
+
+    impl LeaseSource for Scripted {
+        async fn lease(&self, _: LeaseRequest) -> Result<LeaseReply, LinkError> {
+            Ok(LeaseReply::Finished)
+        }
+        async fn heartbeat(&self, _: Heartbeat) -> Result<HeartbeatReply, LinkError> {
+            Ok(HeartbeatReply { held: true })
+        }
+        async fn report(&self, _: Report) -> Result<(), LinkError> {
+            *self.1.borrow_mut() += 1;
+            self.0.borrow_mut().remove(0)
+        }
+        async fn leave(&self, _: Leave) -> Result<(), LinkError> {
+            Ok(())
+        }
+    }
+
+    /// How many times `deliver` sent one report, given the master's answers in order.
+    fn sends(answers: Vec<Result<(), LinkError>>) -> u32 {
+        let dir = tempfile::tempdir().unwrap();
+        let output = Output::open(&dir.path().to_string_lossy(), &Default::default()).unwrap();
+        let calls = Rc::new(RefCell::new(0));
+        let lp = Loop {
+            me: WorkerRef { worker: "w1".into(), job_id: "j".into() },
+            source: Scripted(Rc::new(RefCell::new(answers)), calls.clone()),
+            job: Arc::new(JobSpec { output, households: None, settings: Default::default(), rows: None }),
+            progress: Arc::new(WorkerProgress::default()),
+            metrics: None,
+            idle: Duration::from_millis(1),
+        };
+        let outcome = ChunkOutcome::Failed { chunk: 0, attempt: 1, error: "x".into() };
+        actix_rt::System::new().block_on(lp.deliver(outcome));
+        let n = *calls.borrow();
+        n
+    }
+
+    #[test]
+    fn a_report_is_sent_again_only_while_the_master_does_not_answer() {
+        let down = || Err(LinkError::Unreachable { url: "m".into(), reason: "refused".into() });
+        assert_eq!(sends(vec![down(), down(), Ok(())]), 3, "retried until taken");
+        assert_eq!(sends(vec![Err(LinkError::Refused("bad".into()))]), 1, "a refused report is not sent again");
+        assert_eq!(sends(vec![Err(LinkError::JobChanged)]), 1, "nor one for a job that is gone");
+    }
+}
