@@ -7,6 +7,8 @@
 #                       tests/notebooks.rs, the benchmark's anchors)
 #   MONGOSH_DIR         npm's prefix for mongosh; MONGOSH: its binary (tests/mongo.rs)
 #   FERRETDB_DIR        where FerretDB is built; FERRETDB: its binary (tests/mongo.rs)
+#   SEAWEEDFS_DIR       where SeaweedFS is built; WEED: its binary, the S3-compatible test
+#                       server that scripts/s3server runs
 #   GRAFANA_SCHEMA_DIR  npm's prefix for tsc and Grafana's schema types (tests/monitoring.rs)
 # shellcheck shell=bash
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/wattswarm-target}
@@ -15,6 +17,8 @@ export MONGOSH_DIR=${MONGOSH_DIR:-$HOME/.cache/wattswarm-mongosh}
 export MONGOSH=$MONGOSH_DIR/node_modules/.bin/mongosh
 export FERRETDB_DIR=${FERRETDB_DIR:-$HOME/.cache/wattswarm-ferretdb}
 export FERRETDB=$FERRETDB_DIR/ferretdb
+export SEAWEEDFS_DIR=${SEAWEEDFS_DIR:-$HOME/.cache/wattswarm-seaweedfs}
+export WEED=$SEAWEEDFS_DIR/weed
 export GRAFANA_SCHEMA_DIR=${GRAFANA_SCHEMA_DIR:-$HOME/.cache/wattswarm-grafana-schema}
 
 # The mode both scripts take, `all` when none is given; prints it, or the usage of the

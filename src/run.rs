@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use wattswarm_core::input;
+use wattswarm_core::store::Location;
 use wattswarm_master::actor::{GetStatus, JobOutcome};
 use wattswarm_master::results::Headline;
 use wattswarm::run_standalone;
@@ -37,14 +38,14 @@ pub fn resolve_input(s: &Settings) -> Result<(input::Input, String)> {
         Some(i) => i.clone(),
         None => sample_path()?.to_string_lossy().into_owned(),
     };
-    let primary = input::resolve(&spec, s.households.as_deref());
+    let primary = input::resolve(&spec, s.households.as_ref());
     let Some(fallback) = &s.fallback_input else {
         return Ok((primary?, spec));
     };
     match primary {
         Err(wattswarm_core::Error::NoInput(why)) => {
             eprintln!("wattswarm: no data in {why}; reading the generated demo data in {fallback} instead");
-            Ok((input::resolve(fallback, s.households.as_deref())?, fallback.clone()))
+            Ok((input::resolve(fallback, s.households.as_ref())?, fallback.clone()))
         }
         Ok(found) => {
             if input::expand(fallback).is_ok() {
@@ -92,7 +93,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             input.files.len(),
             input.bytes() as f64 / 1e6,
             opts.chunk_size >> 20,
-            s.output.display()
+            s.output
         );
     }
     let system = actix_rt::System::new();
@@ -144,7 +145,7 @@ fn table(title: &str, h: &Headline, rows: &[(String, Vec<Option<f64>>)]) {
     }
 }
 
-pub fn print_outcome(o: &JobOutcome, output: &std::path::Path) {
+pub fn print_outcome(o: &JobOutcome, output: &Location) {
     let s = &o.summary;
     println!(
         "{} rows ({} readings, {} Null) from {} households, {} rejected; {:.1} MB in {:.2} s ({:.0} MB/s) with {} workers, {} chunks",
@@ -163,9 +164,9 @@ pub fn print_outcome(o: &JobOutcome, output: &std::path::Path) {
     table("Acorn group", &o.headline, &o.headline.by_acorn_grouped);
     println!();
     table("Tariff", &o.headline, &o.headline.by_tariff);
-    println!("\nParquet in {0}/parquet, results in {0}/results", output.display());
-    println!("Report (charts, counts, rejects; opens offline): {}/results/{}", output.display(), wattswarm_master::results::REPORT_FILE);
+    println!("\nParquet in {}, results in {}", output.join("parquet"), output.join("results"));
+    println!("Report (charts, counts, rejects; opens offline): {}", output.join("results").join(wattswarm_master::results::REPORT_FILE));
     if s.rejected > 0 {
-        println!("{} rejected lines, with file and line, in {}/results/rejects.csv", s.rejected, output.display());
+        println!("{} rejected lines, with file and line, in {}", s.rejected, output.join("results/rejects.csv"));
     }
 }

@@ -3,6 +3,8 @@
 //! Unknown keys and bad values are errors that name the key and its source.
 use std::path::{Path, PathBuf};
 
+use wattswarm_core::store::Location;
+
 use anyhow::{bail, Context, Result};
 use config::{Config, Environment, File, FileFormat, Value};
 use serde::{Deserialize, Deserializer};
@@ -36,13 +38,14 @@ pub struct Settings {
     pub input: Option<String>,
     /// `master`: read this instead when `input` holds no data (the stack's generated demo).
     pub fallback_input: Option<String>,
-    pub output: PathBuf,
+    /// A local folder, `hdfs://NAMENODE:PORT/path`, `s3://BUCKET/path` or `gs://BUCKET/path`.
+    pub output: Location,
     /// Worker actors of `run`; none: the number of cores.
     pub workers: Option<usize>,
     /// Bytes per chunk; 0 (`auto`): derived from the input's size (`auto_chunk_size`).
     #[serde(deserialize_with = "chunk_bytes")]
     pub chunk_size: u64,
-    pub households: Option<PathBuf>,
+    pub households: Option<Location>,
     pub quiet: bool,
     /// zstd level of the Parquet files (1-22).
     pub zstd_level: i32,
@@ -111,7 +114,7 @@ impl Default for Settings {
         Settings {
             input: None,
             fallback_input: None,
-            output: PathBuf::from("wattswarm-out"),
+            output: Location::local("wattswarm-out"),
             workers: None,
             chunk_size: 128 << 20,
             households: None,
@@ -336,7 +339,7 @@ impl Settings {
             row_group_rows: self.row_group_rows,
             zstd_level: self.zstd_level,
             read_block: self.read_block as usize,
-            hdfs: wattswarm_core::hdfs::HdfsOptions {
+            hdfs: wattswarm_core::store::HdfsOptions {
                 replication: self.hdfs_replication,
                 block_size: self.hdfs_block_size,
                 connect_seconds: self.hdfs_connect_seconds,
@@ -382,7 +385,7 @@ mod tests {
         let none = Overrides::default();
         let s = Settings::load(Some(&file), &none, env(&[])).unwrap();
         assert_eq!((s.workers, s.chunk_size, s.zstd_level), (Some(3), 1 << 20, 5));
-        assert_eq!(s.output, PathBuf::from("wattswarm-out"), "built-in default");
+        assert_eq!(s.output, Location::local("wattswarm-out"), "built-in default");
         let s = Settings::load(Some(&file), &none, env(&[("WATTSWARM_WORKERS", "4"), ("WATTSWARM_CHUNK_SIZE", "2048")])).unwrap();
         assert_eq!((s.workers, s.chunk_size), (Some(4), 2048), "environment over file");
         let mut flags = Overrides::default();

@@ -256,6 +256,14 @@ fn forged_malformed_and_fake_peers_are_refused_and_the_job_stays_exact() {
     // A late report of the handed-back attempt: ignored.
     let (code, _) = post(&url, Some(TOKEN), forged("mallory", &job, chunk, attempt, 0));
     assert_eq!(code, 200);
+    // A made-up failure of an attempt nobody holds: ignored too, not counted as a failure
+    // (it was, and logged as one).
+    let failures = metric(&m.metrics(), "wattswarm_chunk_failures_total");
+    let made_up = json!({"worker": "mallory", "job_id": job, "outcome": {"Failed": {"chunk": chunk["id"], "attempt": attempt, "error": "made up"}}});
+    let (code, _) = call("/v1/report", made_up);
+    assert_eq!(code, 200);
+    assert_eq!(metric(&m.metrics(), "wattswarm_chunk_failures_total"), failures, "a stale failure is no failure");
+    assert_eq!(metric(&m.metrics(), "wattswarm_stale_reports_total"), 2.0, "the late report and the made-up failure");
     // Two hundred fake workers each grab a chunk and vanish.
     for i in 0..200 {
         let w = format!("fake-{i}");

@@ -5,38 +5,14 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{comparable_results, generate, make_messy, run_ok, MiniDfs};
-
-fn files_under(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = walk(dir).into_iter().map(|p| p.strip_prefix(dir).unwrap().display().to_string()).collect();
-    v.sort();
-    v
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
-}
+use common::{assert_same_files, comparable_results, files_under, run_ok, MiniDfs};
 
 #[test]
 fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
     let dfs = MiniDfs::start(2, 0);
     let dir = tempfile::tempdir().unwrap();
-    let clean = dir.path().join("clean.csv");
-    let messy = dir.path().join("in/messy.csv");
-    std::fs::create_dir_all(messy.parent().unwrap()).unwrap();
-    generate(&clean, 10, 60, 5, "six");
-    make_messy(&clean, &messy);
-    let local = dir.path().join("local");
     let args = ["--chunk-size", "96KiB", "--workers", "3", "--quiet"];
-    run_ok(&[&["--input", messy.to_str().unwrap(), "--output", local.to_str().unwrap()][..], &args].concat());
+    let (clean, messy, local) = common::messy_and_its_local_run(dir.path(), &args);
 
     // Local input, HDFS output, with replication 2 and 1 MiB blocks.
     let out = format!("{}/jobs/one", dfs.url);
@@ -50,21 +26,7 @@ fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let back = dir.path().join("back");
     dfs.get("/jobs/one", &back);
-    assert_eq!(files_under(&back), files_under(&local), "the same files, and no temporary ones");
-    assert!(files_under(&back).iter().filter(|f| f.starts_with("parquet/part-")).count() > 3);
-    for f in files_under(&local) {
-        if f == "results/summary.json" || f == "_SUCCESS" {
-            continue; // seconds differ; _SUCCESS holds the job's manifest, with its id
-        }
-        let (got, want) = (std::fs::read(back.join(&f)).unwrap(), std::fs::read(local.join(&f)).unwrap());
-        if f == "results/report.html" {
-            // The page's run section names the job's seconds; the answers must match.
-            let answers = |b: &[u8]| wattswarm_master::report::answers_part(&String::from_utf8_lossy(b));
-            assert_eq!(answers(&got), answers(&want), "{f} differs on HDFS beyond its run section");
-            continue;
-        }
-        assert!(got == want, "{f} differs on HDFS");
-    }
+    assert_same_files(&back, &local, "HDFS");
     assert_eq!(comparable_results(&back), comparable_results(&local));
     let stat = dfs.fs(&["-stat", "%r %o", &format!("{out}/parquet/part-00000.parquet")]);
     assert_eq!(stat.trim(), "2 1048576", "replication and block size as configured");
@@ -92,6 +54,9 @@ fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
     }
 
     parquet_is_read_from_hdfs_in_windows(&dfs, dir.path());
+    let at = wattswarm_core::store::Location::parse(&format!("{}/rule", dfs.url)).unwrap();
+    common::the_commit_rule_holds(&wattswarm_core::storage::Output::open(&at, &Default::default()).unwrap());
+    assert_eq!(dfs.list("/rule/parquet").len(), 2, "what Hadoop's own client sees: {:?}", dfs.list("/rule/parquet"));
 }
 
 /// The master's merges read Parquet from HDFS: the same batches as from local disk, in a
@@ -103,7 +68,7 @@ fn parquet_is_read_from_hdfs_in_windows(dfs: &MiniDfs, dir: &Path) {
     use parquet::arrow::ArrowWriter;
     use parquet::file::properties::WriterProperties;
     use std::sync::Arc;
-    use wattswarm_core::hdfs::{HdfsOptions, WINDOW};
+    use wattswarm_core::store::{HdfsOptions, Location, WINDOW};
     use wattswarm_core::storage::{Output, ParquetSource};
 
     // Small pages and row groups, uncompressed: many page headers in a file of several windows.
@@ -128,10 +93,10 @@ fn parquet_is_read_from_hdfs_in_windows(dfs: &MiniDfs, dir: &Path) {
         ParquetRecordBatchReaderBuilder::try_new(src).unwrap().build().unwrap().map(|b| b.unwrap()).collect()
     };
     let local = read(Output::local(dir).open_parquet("pages.parquet").unwrap());
-    let out = Output::open(&format!("{}/windows", dfs.url), &HdfsOptions::default()).unwrap();
+    let at = Location::parse(&format!("{}/windows", dfs.url)).unwrap();
+    let out = Output::open(&at, &HdfsOptions::default()).unwrap();
     let src = out.open_parquet("pages.parquet").unwrap();
-    let ParquetSource::Hdfs(reader) = &src else { panic!("an HDFS source") };
-    let reader = reader.clone();
+    let reader = src.clone();
     assert_eq!(read(src), local, "the same batches from HDFS as from local disk");
     let pages = rows as u64 * 2 * 8 / 4096;
     assert!(

@@ -15,7 +15,7 @@ use wattswarm_worker::remote::{run, RemoteOptions};
 
 fn options(out: &std::path::Path) -> JobOptions {
     JobOptions {
-        output: out.to_owned(),
+        output: out.into(),
         mongo: None,
         mongo_readings: false,
         public_config: serde_json::Value::Null,

@@ -45,7 +45,7 @@ fn results(out: &Path) -> BTreeMap<String, Vec<u8>> {
 fn run(data: &Path, out: &Path, workers: usize, chunk_size: u64, batch_rows: usize) {
     let input = input::resolve(data.to_str().unwrap(), None).unwrap();
     let opts = JobOptions {
-        output: out.to_owned(),
+        output: out.into(),
         mongo: None,
         mongo_readings: false,
         public_config: serde_json::Value::Null,

@@ -18,13 +18,13 @@
 //!
 //! Reads are large sequential `pread`s (or HDFS range reads) into one reused buffer, so a worker's memory is a
 //! few MiB whatever the chunk or file size.
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::input::{FileIdentity, InputFile, InputReader};
 use crate::layout::{Layout, BOM};
+use crate::store::Location;
 
 /// One unit of work: a byte range of one input file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct ChunkSpec {
     pub id: u32,
     /// Index of the file in the job's file list.
     pub file_index: u32,
-    pub path: PathBuf,
+    pub path: Location,
     pub layout: Layout,
     pub start: u64,
     pub end: u64,
@@ -174,7 +174,7 @@ fn read_lines_with(
             read_nanos += t.elapsed().as_nanos() as u64;
             if n == 0 {
                 return Err(Error::InputChanged {
-                    path: chunk.path.clone(),
+                    path: chunk.path.shown(),
                     reason: format!("it ends at byte {read_pos}, the job planned {limit} bytes"),
                 });
             }
@@ -277,7 +277,7 @@ mod tests {
     fn planned(path: &Path) -> InputFile {
         let id = FileIdentity::of(&std::fs::metadata(path).unwrap());
         InputFile {
-            path: path.to_owned(),
+            path: path.into(),
             len: id.len,
             layout: Layout::Six,
             modified_ns: id.modified_ns,

@@ -52,6 +52,10 @@ pub enum Error {
     Sink(String),
     #[error("HDFS {location}: {reason}")]
     Hdfs { location: String, reason: String },
+    #[error("{location}: {reason}")]
+    ObjectStore { location: String, reason: String },
+    #[error("{location} is not a location wattswarm can use: {reason}")]
+    BadLocation { location: String, reason: String },
     #[error("{path}: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error(

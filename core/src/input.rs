@@ -1,9 +1,10 @@
 //! Resolving `--input` and refusing what is not LCL data before any work starts.
 //!
 //! `--input` is a file, a folder (every `*.csv` in it except the households file, e.g. the
-//! 168 parts) or a glob, on local disk, or an `hdfs://` file or folder. Every file's first
-//! line must be one of the two headers; the 4-column layout also needs
-//! `informations_households.csv`, given or found beside it.
+//! 168 parts) or a glob, on local disk, or a file or folder on HDFS (`hdfs://`) or in an
+//! object store (`s3://`, `gs://`). Every file's first line must be one of the two
+//! headers; the 4-column layout also needs `informations_households.csv`, given or found
+//! beside it.
 //!
 //! Only regular files are read: a FIFO would block the reader for ever and a device or
 //! socket holds no LCL data, so either stops the job with its name, whether given directly
@@ -14,86 +15,55 @@
 //! planned, and travels with every chunk: a chunk's reader checks the file is still the
 //! same, so a file truncated, grown or rewritten under a running job fails its chunks
 //! instead of giving a partial success.
-use std::fs::File;
-use std::os::unix::fs::{FileExt, FileTypeExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::FileTypeExt;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use crate::error::{Error, Result};
-use crate::hdfs::{self, HdfsOptions, HdfsReader};
 use crate::layout::{Households, Layout, HEADER_FOUR, HEADER_SIX, HOUSEHOLDS_FILE};
+use crate::store::{HdfsOptions, Location, Meta, Source};
 
-/// An input file open for reads at any position: local (`pread`) or on HDFS (ranges).
-pub enum InputReader {
-    Local(File, PathBuf),
-    Hdfs(HdfsReader),
+/// An input file open for reads at any position, on any store (see [`crate::store`]).
+pub struct InputReader {
+    source: Arc<dyn Source>,
 }
 
 impl InputReader {
-    pub fn open(path: &Path) -> Result<InputReader> {
-        let s = path.to_string_lossy();
-        if hdfs::is_hdfs(&s) {
-            let (fs, p) = hdfs::locate(&s, &HdfsOptions::default())?;
-            Ok(InputReader::Hdfs(fs.open(&p)?))
-        } else {
-            let f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-            Ok(InputReader::Local(f, path.to_owned()))
-        }
+    pub fn open(location: &Location) -> Result<InputReader> {
+        let (store, path) = location.store(&HdfsOptions::default())?;
+        Ok(InputReader { source: store.open(&path)? })
     }
 
     /// Reads up to `buf.len()` bytes at `pos`; 0 at the end of the file.
     pub fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<usize> {
-        match self {
-            InputReader::Local(f, path) => loop {
-                match f.read_at(buf, pos) {
-                    Ok(n) => return Ok(n),
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::io("read", path, e)),
-                }
-            },
-            InputReader::Hdfs(r) => r.read_at(buf, pos),
-        }
+        self.source.read_at(buf, pos)
     }
 
-    /// Hints that the next read is `len` bytes at `pos` (HDFS starts it now).
+    /// Hints that the next read is `len` bytes at `pos` (a remote store starts it now).
     pub fn read_ahead(&self, pos: u64, len: usize) {
-        if let InputReader::Hdfs(r) = self {
-            r.read_ahead(pos, len);
-        }
+        self.source.read_ahead(pos, len)
     }
 
     pub fn size(&self) -> Result<u64> {
-        match self {
-            InputReader::Local(f, path) => Ok(f.metadata().map_err(|e| Error::io("stat", path, e))?.len()),
-            InputReader::Hdfs(r) => Ok(r.len()),
+        Ok(self.source.len())
+    }
+
+    /// The file's identity now: what the open file's metadata (local) or its store's
+    /// status (HDFS, an object store) say. `location` names the file in the error of a
+    /// file that is gone.
+    pub fn identity(&self, location: &Location) -> Result<FileIdentity> {
+        match self.source.status()? {
+            Some(m) => Ok(FileIdentity::from_meta(&m)),
+            None => Err(Error::InputChanged {
+                path: location.shown(),
+                reason: "it is gone".into(),
+            }),
         }
     }
 
-    /// The file's identity now: what the open file's metadata (local) or the NameNode's
-    /// file status (HDFS) say. `path` names the file in the error of a file that is gone.
-    pub fn identity(&self, path: &Path) -> Result<FileIdentity> {
-        match self {
-            InputReader::Local(f, path) => {
-                let m = f.metadata().map_err(|e| Error::io("stat", path, e))?;
-                Ok(FileIdentity::of(&m))
-            }
-            InputReader::Hdfs(r) => match r.status()? {
-                Some(s) => Ok(FileIdentity {
-                    len: s.len,
-                    modified_ns: Some(s.modified_ms.saturating_mul(1_000_000)),
-                }),
-                None => Err(Error::InputChanged {
-                    path: path.to_owned(),
-                    reason: "it is gone".into(),
-                }),
-            },
-        }
-    }
-
-    /// Fails with [`Error::InputChanged`] naming `path` unless the file is still `planned`.
-    pub fn check(&self, path: &Path, planned: &FileIdentity) -> Result<()> {
-        let now = self.identity(path)?;
+    /// Fails with [`Error::InputChanged`] naming `location` unless the file is still `planned`.
+    pub fn check(&self, location: &Location, planned: &FileIdentity) -> Result<()> {
+        let now = self.identity(location)?;
         let reason = if now.len != planned.len {
             format!("it was {} bytes when the job was planned, it is {} bytes now", planned.len, now.len)
         } else if planned.modified_ns.is_some() && now.modified_ns != planned.modified_ns {
@@ -102,7 +72,7 @@ impl InputReader {
             return Ok(());
         };
         Err(Error::InputChanged {
-            path: path.to_owned(),
+            path: location.shown(),
             reason,
         })
     }
@@ -121,14 +91,22 @@ pub struct FileIdentity {
 }
 
 impl FileIdentity {
+    #[cfg(test)]
     pub(crate) fn of(m: &std::fs::Metadata) -> FileIdentity {
-        let modified_ns = m.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64);
+        let modified_ns = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos() as u64);
         FileIdentity { len: m.len(), modified_ns }
+    }
+
+    fn from_meta(m: &Meta) -> FileIdentity {
+        FileIdentity {
+            len: m.len,
+            modified_ns: m.modified_ns,
+        }
     }
 }
 
-/// A whole (small) file, local or on HDFS.
-pub fn read_all(path: &Path) -> Result<Vec<u8>> {
+/// A whole (small) file, on any store.
+pub fn read_all(path: &Location) -> Result<Vec<u8>> {
     let r = InputReader::open(path)?;
     let len = r.size()? as usize;
     let mut buf = vec![0u8; len];
@@ -143,20 +121,15 @@ pub fn read_all(path: &Path) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-fn exists(path: &Path) -> Result<bool> {
-    let s = path.to_string_lossy();
-    if hdfs::is_hdfs(&s) {
-        let (fs, p) = hdfs::locate(&s, &HdfsOptions::default())?;
-        Ok(fs.status(&p)?.is_some())
-    } else {
-        Ok(path.exists())
-    }
+fn exists(location: &Location) -> Result<bool> {
+    let (store, path) = location.store(&HdfsOptions::default())?;
+    Ok(store.status(&path)?.is_some())
 }
 
 /// One input file, checked.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InputFile {
-    pub path: PathBuf,
+    pub path: Location,
     pub len: u64,
     pub layout: Layout,
     /// Modification time when the job was planned (see [`FileIdentity`]). A resumed job
@@ -182,7 +155,7 @@ pub struct Input {
     pub files: Vec<InputFile>,
     pub households: Option<Arc<Households>>,
     /// Empty files of a folder or glob, skipped (each with a warning).
-    pub skipped: Vec<PathBuf>,
+    pub skipped: Vec<Location>,
 }
 
 impl Input {
@@ -219,33 +192,44 @@ fn metadata(path: &Path) -> Result<std::fs::Metadata> {
     std::fs::metadata(path).map_err(|e| Error::io("stat", path, e))
 }
 
-fn is_households_file(p: &Path) -> bool {
+fn is_households_file(p: &Location) -> bool {
     p.file_name().is_some_and(|n| n.eq_ignore_ascii_case(HOUSEHOLDS_FILE))
 }
 
-/// The files an `hdfs://` spec names: a file, or the `*.csv` files of a folder.
-fn expand_hdfs(spec: &str) -> Result<Vec<PathBuf>> {
-    let (fs, path) = hdfs::locate(spec, &HdfsOptions::default())?;
-    let full = |p: &str| PathBuf::from(format!("{}{p}", fs.url));
-    match fs.status(&path)? {
-        None if spec.contains(['*', '?', '[']) => Err(Error::NoInput(format!("{spec} (globs are for local files; give an HDFS folder)"))),
+/// The files a remote spec names (HDFS, an object store): a file, or the `*.csv` files of
+/// a folder (a prefix, in an object store).
+fn expand_remote(spec: &str, location: &Location) -> Result<Vec<Location>> {
+    let (store, path) = location.store(&HdfsOptions::default())?;
+    match store.status(&path)? {
+        None if spec.contains(['*', '?', '[']) => Err(Error::NoInput(format!("{spec} (globs are for local files; give a folder)"))),
         None => Err(Error::NoInput(spec.to_owned())),
-        Some(s) if !s.is_dir => Ok(vec![full(&path)]),
-        Some(_) => Ok(fs
+        Some(m) if !m.is_dir => Ok(vec![location.clone()]),
+        Some(_) => Ok(store
             .list(&path)?
             .into_iter()
-            .filter(|s| !s.is_dir && s.path.to_ascii_lowercase().ends_with(".csv"))
-            .map(|s| full(&s.path))
+            .filter(|m| !m.is_dir && m.name.to_ascii_lowercase().ends_with(".csv"))
+            .map(|m| location.join(&m.name))
             .collect()),
     }
 }
 
-/// The paths `spec` names, sorted, without the households file.
-pub fn expand(spec: &str) -> Result<Vec<PathBuf>> {
-    let p = Path::new(spec);
-    let mut paths = if hdfs::is_hdfs(spec) {
-        expand_hdfs(spec)?
-    } else if p.is_dir() {
+/// The files `spec` names, sorted, without the households file.
+pub fn expand(spec: &str) -> Result<Vec<Location>> {
+    let location = Location::parse(spec)?;
+    let mut paths = match location.as_local() {
+        None => expand_remote(spec, &location)?,
+        Some(p) => expand_local(spec, p)?.into_iter().map(Location::from).collect(),
+    };
+    paths.retain(|p| !is_households_file(p) || *p == location);
+    paths.sort();
+    if paths.is_empty() {
+        return Err(Error::NoInput(spec.to_owned()));
+    }
+    Ok(paths)
+}
+
+fn expand_local(spec: &str, p: &Path) -> Result<Vec<std::path::PathBuf>> {
+    if p.is_dir() {
         let entries = std::fs::read_dir(p).map_err(|e| Error::io("list", p, e))?;
         let mut v = Vec::new();
         for e in entries {
@@ -254,27 +238,21 @@ pub fn expand(spec: &str) -> Result<Vec<PathBuf>> {
                 v.push(path);
             }
         }
-        found_files(v)?
+        found_files(v)
     } else if p.exists() {
         regular(p, &metadata(p)?)?;
-        vec![p.to_owned()]
+        Ok(vec![p.to_owned()])
     } else if spec.contains(['*', '?', '[']) {
         let found = glob::glob(spec).map_err(|e| Error::NoInput(format!("{spec} ({e})")))?;
-        found_files(found.filter_map(|r| r.ok()).collect())?
+        found_files(found.filter_map(|r| r.ok()).collect())
     } else {
-        return Err(Error::NoInput(spec.to_owned()));
-    };
-    paths.retain(|p| !is_households_file(p) || p == Path::new(spec));
-    paths.sort();
-    if paths.is_empty() {
-        return Err(Error::NoInput(spec.to_owned()));
+        Err(Error::NoInput(spec.to_owned()))
     }
-    Ok(paths)
 }
 
 /// The files among the entries of a folder or the matches of a glob: folders are not
 /// read; anything else that is not a regular file stops the job.
-fn found_files(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+fn found_files(paths: Vec<std::path::PathBuf>) -> Result<Vec<std::path::PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         let m = metadata(&path)?;
@@ -287,7 +265,7 @@ fn found_files(paths: Vec<PathBuf>) -> Result<Vec<PathBuf>> {
 }
 
 /// Reads the first line of a file (at most 64 KiB), and the file's identity.
-fn first_line(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
+fn first_line(path: &Location) -> Result<(Vec<u8>, FileIdentity)> {
     let f = InputReader::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut n = 0;
@@ -309,7 +287,7 @@ fn first_line(path: &Path) -> Result<(Vec<u8>, FileIdentity)> {
 }
 
 /// Resolves and checks the input. `households` overrides the households file's location.
-pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
+pub fn resolve(spec: &str, households: Option<&Location>) -> Result<Input> {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     for path in expand(spec)? {
@@ -319,7 +297,7 @@ pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
             continue;
         }
         let layout = Layout::detect(&header).ok_or_else(|| Error::NotLcl {
-            path: path.clone(),
+            path: path.shown(),
             found: String::from_utf8_lossy(&header).chars().take(200).collect(),
             six: HEADER_SIX,
             four: HEADER_FOUR,
@@ -336,7 +314,7 @@ pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
         return Err(Error::NoInput(format!("{spec} ({what}: 0 bytes)")));
     }
     for path in &skipped {
-        tracing::warn!("{}: empty file (0 bytes), no rows: skipped", path.display());
+        tracing::warn!("{path}: empty file (0 bytes), no rows: skipped");
     }
     let households = match files.iter().find(|f| f.layout == Layout::Four) {
         None => None,
@@ -346,14 +324,12 @@ pub fn resolve(spec: &str, households: Option<&Path>) -> Result<Input> {
                 None => {
                     let beside = first.path.with_file_name(HOUSEHOLDS_FILE);
                     if !exists(&beside)? {
-                        return Err(Error::HouseholdsMissing {
-                            path: first.path.clone(),
-                        });
+                        return Err(Error::HouseholdsMissing { path: first.path.shown() });
                     }
                     beside
                 }
             };
-            Some(Arc::new(Households::parse(&path, &read_all(&path)?)?))
+            Some(Arc::new(Households::parse(&path.shown(), &read_all(&path)?)?))
         }
     };
     Ok(Input {
@@ -433,7 +409,7 @@ mod tests {
         for spec in [d.display().to_string(), format!("{}/*.csv", d.display())] {
             let input = resolve(&spec, None).unwrap();
             assert_eq!(input.files.len(), 1, "{spec}");
-            assert_eq!(input.skipped, [d.join("empty.csv")], "{spec}");
+            assert_eq!(input.skipped, [Location::from(d.join("empty.csv"))], "{spec}");
         }
         let e = resolve(d.join("empty.csv").to_str().unwrap(), None).unwrap_err().to_string();
         assert!(e.contains("no input found at") && e.contains("empty.csv (it is empty: 0 bytes)"), "{e}");

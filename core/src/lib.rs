@@ -11,9 +11,11 @@
 //! * [`input`]: resolving a file, folder or glob and checking it is LCL data;
 //! * [`aggregate`]: the per-chunk partial aggregates and their exact merge;
 //! * [`parquet_out`]: the Arrow schema and the Parquet part writer;
-//! * [`storage`]: write-then-rename commits on the output, a local folder or HDFS;
+//! * [`store`]: one [`store::Location`] type and one interface over a local folder, HDFS
+//!   and object stores (S3, GCS);
+//! * [`storage`]: the output and its commit rule (first attempt wins), on any store;
 //! * [`lock`]: one master per output, with fencing;
-//! * [`hdfs`]: the HDFS client (hdfs-native) behind a synchronous interface;
+//! * [`runtime`]: the I/O runtime the network clients run on, behind synchronous calls;
 //! * [`retry`]: the backoff used for every server wattswarm waits for;
 //! * [`process`]: a whole chunk, from bytes to a committed part and a partial;
 //! * [`protocol`]: what the master and its workers say to each other, in one process or over HTTP;
@@ -25,7 +27,6 @@ pub mod csv;
 pub mod datetime;
 pub mod error;
 pub mod generate;
-pub mod hdfs;
 pub mod input;
 pub mod kwh;
 pub mod layout;
@@ -36,7 +37,9 @@ pub mod process;
 pub mod prom;
 pub mod protocol;
 pub mod retry;
+pub mod runtime;
 pub mod storage;
+pub mod store;
 
 pub use error::{Error, Result};
 

@@ -138,7 +138,7 @@ impl OutputLock {
                         let age = now_ms().saturating_sub(h.renewed_ms);
                         if age < timeout.as_millis() as u64 && !provably_gone(&h) {
                             return Err(Error::Locked {
-                                output: out.location(),
+                                output: out.location().to_string(),
                                 holder: h.describe(),
                                 seconds_ago: age as f64 / 1e3,
                                 timeout: timeout.as_secs_f64(),
@@ -163,7 +163,7 @@ impl OutputLock {
             }
         }
         Err(Error::Corrupt {
-            path: out.location().into(),
+            path: out.location().shown(),
             reason: "masters keep racing for this output's lock: start one master per output".into(),
         })
     }
@@ -218,7 +218,7 @@ impl OutputLock {
 
     /// Fails unless this master still holds the lock (reads the lock file itself).
     pub fn check(&self) -> Result<()> {
-        let lost = || Error::LockLost { output: self.out.location() };
+        let lost = || Error::LockLost { output: self.out.location().to_string() };
         if self.lost.load(Ordering::Relaxed) {
             return Err(lost());
         }

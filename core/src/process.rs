@@ -30,7 +30,7 @@ pub struct Settings {
     pub read_block: usize,
     /// Replication and block size of files written to HDFS.
     #[serde(default)]
-    pub hdfs: crate::hdfs::HdfsOptions,
+    pub hdfs: crate::store::HdfsOptions,
 }
 
 impl Default for Settings {

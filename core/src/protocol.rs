@@ -63,7 +63,7 @@ pub struct JobInfo {
     /// Changes when the master starts a different job; a worker holding an old one
     /// registers again.
     pub job_id: String,
-    pub output: std::path::PathBuf,
+    pub output: crate::store::Location,
     pub households: Option<crate::layout::Households>,
     pub settings: crate::process::Settings,
     /// `database.collection` where workers store every accepted row; none: nowhere. The

@@ -1,20 +1,20 @@
-//! The output (a local folder or an `hdfs://` one) and its commit rule.
+//! The output (a local folder, an `hdfs://` one or an object store's `s3://` prefix) and
+//! its commit rule.
 //!
 //! Every file is written under a hidden temporary name that includes the writer and the
-//! attempt, then renamed into place. Readers (Spark, pyarrow and `*.parquet` globs skip
-//! names that start with `.`) never see half a file, and when two attempts of the same
-//! chunk race, the first rename wins and the later one is discarded: both would hold the
-//! same bytes, since a chunk's output depends only on its input. HDFS gives the same
-//! rule: its rename refuses an existing target unless told to overwrite.
-use std::fs;
-use std::io::{BufWriter, Read, Write};
-use std::path::PathBuf;
+//! attempt, then published under its real name ([`Store::publish`]). Readers (Spark,
+//! pyarrow and `*.parquet` globs skip names that start with `.`) never see half a file,
+//! and when two attempts of the same chunk race, the first to publish wins and the later
+//! one is discarded: both would hold the same bytes, since a chunk's output depends only
+//! on its input. Each store keeps that rule its own way (a hard link, HDFS's rename, an
+//! object store's conditional copy); `tests/stores.rs` holds every one of them to it.
+use std::io::{Read, Write};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::hdfs::{self, Hdfs, HdfsOptions, HdfsWriter, WindowedReader};
+use crate::store::{join_path, Closing, HdfsOptions, Location, Sink, Store, WindowedReader};
 
 pub const PARQUET_DIR: &str = "parquet";
 pub const RESULTS_DIR: &str = "results";
@@ -31,16 +31,13 @@ pub fn lock_file_generation(name: &str) -> Option<u64> {
     name.strip_prefix("_lock-")?.strip_suffix(".json")?.parse().ok()
 }
 
-#[derive(Debug, Clone)]
-enum Root {
-    Local(PathBuf),
-    Hdfs { fs: Arc<Hdfs>, dir: String },
-}
-
 /// The job's output directory.
 #[derive(Debug, Clone)]
 pub struct Output {
-    root: Root,
+    location: Location,
+    store: Arc<dyn Store>,
+    /// The output's path inside its store.
+    root: String,
 }
 
 /// What a commit did.
@@ -54,35 +51,20 @@ pub enum Commit {
 
 /// A file being written under its temporary name.
 pub struct FileWriter {
-    inner: WriterKind,
+    sink: Box<dyn Sink>,
     /// The temporary name relative to the output root.
     temp: String,
     shown: String,
 }
 
-enum WriterKind {
-    Local(BufWriter<fs::File>),
-    Hdfs(Box<HdfsWriter>),
-}
-
-/// A closed temporary file, ready to commit. On HDFS its close may still be under way
-/// ([`hdfs::Closing`]): committing waits for it, so the files of one chunk close at the
-/// same time and the wait for the NameNode is paid once, not once per file.
+/// A closed temporary file, ready to commit. Its close may still be under way
+/// ([`Closing`]): committing waits for it, so the files of one chunk close at the same
+/// time and the wait for the server is paid once, not once per file.
 #[derive(Debug)]
 pub struct Written {
     temp: String,
     pub bytes: u64,
-    closing: Option<hdfs::Closing>,
-}
-
-impl Written {
-    /// Waits for the close to finish: the file is then whole and durable.
-    fn closed(mut self) -> Result<Written> {
-        if let Some(c) = self.closing.take() {
-            c.wait()?;
-        }
-        Ok(self)
-    }
+    closing: Closing,
 }
 
 impl FileWriter {
@@ -91,19 +73,9 @@ impl FileWriter {
         &self.shown
     }
 
-    /// Makes the file durable and closes it (on HDFS: starts to; see [`Written`]).
+    /// Makes the file durable and closes it (on a remote store: starts to; see [`Written`]).
     pub fn close(self) -> Result<Written> {
-        let (bytes, closing) = match self.inner {
-            WriterKind::Local(w) => {
-                let f = w.into_inner().map_err(|e| Error::io("write", &self.shown, e.into_error()))?;
-                f.sync_all().map_err(|e| Error::io("sync", &self.shown, e))?;
-                (f.metadata().map_err(|e| Error::io("stat", &self.shown, e))?.len(), None)
-            }
-            WriterKind::Hdfs(w) => {
-                let (bytes, closing) = w.start_close()?;
-                (bytes, Some(closing))
-            }
-        };
+        let (bytes, closing) = self.sink.start_close()?;
         Ok(Written {
             temp: self.temp,
             bytes,
@@ -114,43 +86,22 @@ impl FileWriter {
 
 impl Write for FileWriter {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        match &mut self.inner {
-            WriterKind::Local(w) => w.write(data),
-            WriterKind::Hdfs(w) => w.write(data),
-        }
+        self.sink.write(data)
     }
 
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match &mut self.inner {
-            WriterKind::Local(w) => w.write_all(data),
-            WriterKind::Hdfs(w) => w.write_all(data),
-        }
+        self.sink.write_all(data)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        match &mut self.inner {
-            WriterKind::Local(w) => w.flush(),
-            WriterKind::Hdfs(w) => w.flush(),
-        }
+        self.sink.flush()
     }
 }
 
-/// A committed Parquet file opened for reading (local, or HDFS through windows).
-pub enum ParquetSource {
-    Local(fs::File),
-    Hdfs(WindowedReader),
-}
+/// A committed Parquet file opened for reading, through windows (see [`WindowedReader`]).
+pub type ParquetSource = WindowedReader;
 
-impl parquet::file::reader::Length for ParquetSource {
-    fn len(&self) -> u64 {
-        match self {
-            ParquetSource::Local(f) => f.len(),
-            ParquetSource::Hdfs(r) => r.len(),
-        }
-    }
-}
-
-/// Reads an HDFS file sequentially from a position, through its windows.
+/// Reads a file sequentially from a position, through its windows.
 pub struct RangeReader {
     file: WindowedReader,
     pos: u64,
@@ -169,40 +120,24 @@ impl Read for RangeReader {
     }
 }
 
-pub enum SourceRead {
-    Local(<fs::File as parquet::file::reader::ChunkReader>::T),
-    Hdfs(RangeReader),
-}
-
-impl Read for SourceRead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            SourceRead::Local(r) => r.read(buf),
-            SourceRead::Hdfs(r) => r.read(buf),
-        }
+impl parquet::file::reader::Length for WindowedReader {
+    fn len(&self) -> u64 {
+        WindowedReader::len(self)
     }
 }
 
-impl parquet::file::reader::ChunkReader for ParquetSource {
-    type T = SourceRead;
+impl parquet::file::reader::ChunkReader for WindowedReader {
+    type T = RangeReader;
 
-    fn get_read(&self, start: u64) -> parquet::errors::Result<SourceRead> {
-        Ok(match self {
-            ParquetSource::Local(f) => SourceRead::Local(f.get_read(start)?),
-            ParquetSource::Hdfs(r) => SourceRead::Hdfs(RangeReader {
-                file: r.clone(),
-                pos: start,
-            }),
+    fn get_read(&self, start: u64) -> parquet::errors::Result<RangeReader> {
+        Ok(RangeReader {
+            file: self.clone(),
+            pos: start,
         })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        match self {
-            ParquetSource::Local(f) => f.get_bytes(start, length),
-            ParquetSource::Hdfs(r) => r
-                .bytes(start, length)
-                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e))),
-        }
+        self.bytes(start, length).map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
     }
 }
 
@@ -227,55 +162,38 @@ pub fn is_temp(name: &str) -> bool {
 
 impl Output {
     /// A local folder.
-    pub fn local(root: impl Into<PathBuf>) -> Output {
-        Output {
-            root: Root::Local(root.into()),
-        }
+    pub fn local(root: impl Into<std::path::PathBuf>) -> Output {
+        Output::open(&Location::local(root), &HdfsOptions::default()).expect("a local folder needs no connection")
     }
 
-    /// A local folder, or `hdfs://NAMENODE:PORT/path` (connecting, with retries).
-    pub fn open(location: &str, options: &HdfsOptions) -> Result<Output> {
-        if hdfs::is_hdfs(location) {
-            let (fs, dir) = hdfs::locate(location, options)?;
-            Ok(Output {
-                root: Root::Hdfs { fs, dir },
-            })
-        } else {
-            Ok(Output::local(location))
-        }
+    /// The output at `location` (connecting to its store, with retries).
+    pub fn open(location: &Location, options: &HdfsOptions) -> Result<Output> {
+        let (store, root) = location.store(options)?;
+        Ok(Output {
+            location: location.clone(),
+            store,
+            root,
+        })
     }
 
-    /// The output as the user gave it, for messages.
-    pub fn location(&self) -> String {
-        match &self.root {
-            Root::Local(p) => p.display().to_string(),
-            Root::Hdfs { fs, dir } => format!("{}{dir}", fs.url),
-        }
+    /// Where the output is, as the user gave it.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// Where `rel` is, for messages.
     pub fn shown(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.location().trim_end_matches('/'))
+        self.location.join(rel).to_string()
     }
 
-    fn hdfs_path(dir: &str, rel: &str) -> String {
-        if rel.is_empty() {
-            dir.to_owned()
-        } else {
-            format!("{}/{rel}", dir.trim_end_matches('/'))
-        }
+    fn path(&self, rel: &str) -> String {
+        join_path(&self.root, rel)
     }
 
     /// Creates the directories a job writes into.
     pub fn prepare(&self) -> Result<()> {
         for d in [PARQUET_DIR, RESULTS_DIR, STATE_DIR] {
-            match &self.root {
-                Root::Local(root) => {
-                    let p = root.join(d);
-                    fs::create_dir_all(&p).map_err(|e| Error::io("create the output directory", &p, e))?;
-                }
-                Root::Hdfs { fs, dir } => fs.mkdirs(&Self::hdfs_path(dir, d))?,
-            }
+            self.store.mkdirs(&self.path(d))?;
         }
         Ok(())
     }
@@ -284,66 +202,27 @@ impl Output {
     pub fn create(&self, rel: &str, tag: &str) -> Result<FileWriter> {
         let temp = temp_name(rel, tag);
         let shown = self.shown(&temp);
-        let inner = match &self.root {
-            Root::Local(root) => {
-                let p = root.join(&temp);
-                if let Some(parent) = p.parent() {
-                    fs::create_dir_all(parent).map_err(|e| Error::io("create", parent, e))?;
-                }
-                let f = fs::File::create(&p).map_err(|e| Error::io("create", &p, e))?;
-                WriterKind::Local(BufWriter::with_capacity(1 << 20, f))
-            }
-            Root::Hdfs { fs, dir } => WriterKind::Hdfs(Box::new(fs.create(&Self::hdfs_path(dir, &temp))?)),
-        };
-        Ok(FileWriter { inner, temp, shown })
+        let sink = self.store.create(&self.path(&temp))?;
+        Ok(FileWriter { sink, temp, shown })
     }
 
     /// Moves a closed temporary file into place, unless another attempt already did.
     pub fn commit(&self, written: Written, rel: &str) -> Result<Commit> {
-        let written = written.closed()?;
-        match &self.root {
-            Root::Local(root) => {
-                let (temp, dest) = (root.join(&written.temp), root.join(rel));
-                // A hard link is created only if the name is free, atomically: of two
-                // attempts committing at the same moment exactly one wins. Where links are
-                // not supported, a check then a rename (the race is then a few µs wide).
-                let linked = match fs::hard_link(&temp, &dest) {
-                    Ok(()) => true,
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
-                    Err(_) if dest.exists() => false,
-                    Err(_) => {
-                        fs::rename(&temp, &dest).map_err(|e| Error::io("commit", &dest, e))?;
-                        return Ok(Commit::Committed);
-                    }
-                };
-                let _ = fs::remove_file(&temp);
-                Ok(if linked { Commit::Committed } else { Commit::AlreadyThere })
-            }
-            Root::Hdfs { fs, dir } => {
-                let temp = Self::hdfs_path(dir, &written.temp);
-                if fs.rename(&temp, &Self::hdfs_path(dir, rel), false)? {
-                    Ok(Commit::Committed)
-                } else {
-                    fs.delete(&temp, false)?;
-                    Ok(Commit::AlreadyThere)
-                }
-            }
+        written.closing.wait()?;
+        let temp = self.path(&written.temp);
+        if self.store.publish(&temp, &self.path(rel), false)? {
+            Ok(Commit::Committed)
+        } else {
+            self.store.delete(&temp, false)?;
+            Ok(Commit::AlreadyThere)
         }
     }
 
     /// Moves a closed temporary file into place, replacing what is there.
     pub fn replace(&self, written: Written, rel: &str) -> Result<()> {
-        let written = written.closed()?;
-        match &self.root {
-            Root::Local(root) => {
-                let dest = root.join(rel);
-                fs::rename(root.join(&written.temp), &dest).map_err(|e| Error::io("commit", &dest, e))
-            }
-            Root::Hdfs { fs, dir } => {
-                fs.rename(&Self::hdfs_path(dir, &written.temp), &Self::hdfs_path(dir, rel), true)?;
-                Ok(())
-            }
-        }
+        written.closing.wait()?;
+        self.store.publish(&self.path(&written.temp), &self.path(rel), true)?;
+        Ok(())
     }
 
     /// Removes the temporary file of `rel`'s writer `tag`, which gave up (best effort).
@@ -357,7 +236,7 @@ impl Output {
     }
 
     /// [`Self::write_atomic`] for several files, each closed before the first is renamed:
-    /// on HDFS their waits for the NameNode's `complete()` then overlap.
+    /// on a remote store their waits for the server then overlap.
     pub fn write_atomic_all(&self, files: &[(&str, &[u8])]) -> Result<()> {
         let mut written = Vec::with_capacity(files.len());
         for &(rel, bytes) in files {
@@ -374,50 +253,21 @@ impl Output {
 
     /// The bytes of `rel`, or `None` if it does not exist.
     pub fn read(&self, rel: &str) -> Result<Option<Vec<u8>>> {
-        match &self.root {
-            Root::Local(root) => {
-                let p = root.join(rel);
-                match fs::read(&p) {
-                    Ok(b) => Ok(Some(b)),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(Error::io("read", &p, e)),
-                }
-            }
-            Root::Hdfs { fs, dir } => fs.read_all(&Self::hdfs_path(dir, rel)),
-        }
+        self.store.read_all(&self.path(rel))
     }
 
     pub fn exists(&self, rel: &str) -> Result<bool> {
-        match &self.root {
-            Root::Local(root) => Ok(root.join(rel).exists()),
-            Root::Hdfs { fs, dir } => Ok(fs.status(&Self::hdfs_path(dir, rel))?.is_some()),
-        }
+        Ok(self.store.status(&self.path(rel))?.is_some())
     }
 
     /// Opens a committed Parquet file for reading.
     pub fn open_parquet(&self, rel: &str) -> Result<ParquetSource> {
-        match &self.root {
-            Root::Local(root) => {
-                let p = root.join(rel);
-                Ok(ParquetSource::Local(fs::File::open(&p).map_err(|e| Error::io("open", &p, e))?))
-            }
-            Root::Hdfs { fs, dir } => Ok(ParquetSource::Hdfs(WindowedReader::new(fs.open(&Self::hdfs_path(dir, rel))?))),
-        }
+        Ok(WindowedReader::new(self.store.open(&self.path(rel))?))
     }
 
     /// The names in folder `rel`, sorted; empty if it does not exist.
     pub fn list(&self, rel: &str) -> Result<Vec<String>> {
-        let mut names: Vec<String> = match &self.root {
-            Root::Local(root) => {
-                let Ok(entries) = fs::read_dir(root.join(rel)) else { return Ok(Vec::new()) };
-                entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
-            }
-            Root::Hdfs { fs, dir } => fs
-                .list(&Self::hdfs_path(dir, rel))?
-                .into_iter()
-                .map(|s| s.path.rsplit('/').next().unwrap_or_default().to_owned())
-                .collect(),
-        };
+        let mut names: Vec<String> = self.store.list(&self.path(rel))?.into_iter().map(|m| m.name).collect();
         names.sort();
         Ok(names)
     }
@@ -454,32 +304,18 @@ impl Output {
         if ours {
             Ok(())
         } else {
-            Err(Error::NotAnOutput { output: self.location() })
+            Err(Error::NotAnOutput { output: self.location.to_string() })
         }
     }
 
     /// Removes a file; a missing one is not an error.
     pub fn remove(&self, rel: &str) -> Result<()> {
-        self.delete(rel, false)
+        self.store.delete(&self.path(rel), false)
     }
 
     /// Removes a folder and everything in it; a missing one is not an error.
     pub fn remove_dir(&self, rel: &str) -> Result<()> {
-        self.delete(rel, true)
-    }
-
-    fn delete(&self, rel: &str, dir: bool) -> Result<()> {
-        match &self.root {
-            Root::Local(root) => {
-                let p = root.join(rel);
-                let r = if dir { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
-                match r {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", &p, e)),
-                    _ => Ok(()),
-                }
-            }
-            Root::Hdfs { fs, dir: root } => fs.delete(&Self::hdfs_path(root, rel), dir),
-        }
+        self.store.delete(&self.path(rel), true)
     }
 }
 

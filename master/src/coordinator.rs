@@ -297,7 +297,7 @@ mod tests {
             .map(|id| ChunkSpec {
                 id,
                 file_index: 0,
-                path: PathBuf::from("a.csv"),
+                path: PathBuf::from("a.csv").into(),
                 layout: Layout::Six,
                 file: Default::default(),
                 start: id as u64 * 10,

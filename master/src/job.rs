@@ -1,13 +1,13 @@
 //! Opening a job for a master: what to run, the output's lock, the resumed or new state,
 //! and MongoDB. The master process ([`crate::server`]) and the in-process job
 //! (`wattswarm::standalone`) both start here.
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use wattswarm_core::input::Input;
 use wattswarm_core::lock::OutputLock;
 use wattswarm_core::process::Settings;
 use wattswarm_core::storage::Output;
+use wattswarm_core::store::Location;
 
 use crate::coordinator::CoordinatorConfig;
 use crate::mongo::MongoJob;
@@ -17,7 +17,7 @@ use crate::JobError;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct JobOptions {
-    pub output: PathBuf,
+    pub output: Location,
     /// MongoDB for results (and readings, with `mongo_readings`).
     pub mongo: Option<wattswarm_mongo::MongoSettings>,
     pub mongo_readings: bool,
@@ -49,7 +49,7 @@ pub struct OpenedJob {
 /// takes the output's lock (one master per output), resumes or starts the job, and
 /// connects to MongoDB. A failure gives the lock back.
 pub fn open_job(input: &Input, opts: &JobOptions) -> Result<OpenedJob, JobError> {
-    let output = Output::open(&opts.output.to_string_lossy(), &opts.settings.hdfs)?;
+    let output = Output::open(&opts.output, &opts.settings.hdfs)?;
     output.check_is_output()?;
     let lock = Arc::new(OutputLock::acquire(&output, opts.coordinator.lease_timeout)?);
     let opened = prepare(&output, input, opts.chunk_size, &opts.settings).and_then(|prepared| {

@@ -132,7 +132,7 @@ mod tests {
         let spec = ChunkSpec {
             id: 3,
             file_index: 0,
-            path: PathBuf::from("a.csv"),
+            path: PathBuf::from("a.csv").into(),
             layout: Layout::Six,
             file: Default::default(),
             start: 100,

@@ -16,7 +16,7 @@ use mongodb::error::ErrorKind;
 use mongodb::Collection;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
-use wattswarm_core::hdfs::{block_on, io_runtime};
+use wattswarm_core::runtime::{block_on, io_runtime};
 use wattswarm_core::retry::Policy;
 
 use crate::Driver;

@@ -9,7 +9,7 @@
 //!   rename at the job's end, so the database holds exactly one job's set;
 //! * `insert`: the bounded, unordered bulk loader both use.
 //!
-//! Every call runs on the I/O runtime of `wattswarm_core::hdfs` and is waited for
+//! Every call runs on the I/O runtime of `wattswarm_core::runtime` and is waited for
 //! synchronously, like the HDFS client: the pipeline around it is synchronous.
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use mongodb::bson::doc;
 use mongodb::options::{ClientOptions, Credential};
 use mongodb::{Client, Database};
 use serde::{Deserialize, Serialize};
-use wattswarm_core::hdfs::block_on;
+use wattswarm_core::runtime::block_on;
 use wattswarm_core::retry::{Policy, Retriable};
 
 mod insert;

@@ -117,7 +117,7 @@ pub fn create_indexes(r: &Readings) -> Result<(), MongoError> {
         IndexModel::builder().keys(doc! {"lclid": 1, "ts": 1}).build(),
         IndexModel::builder().keys(doc! {"ts": 1}).build(),
     ];
-    wattswarm_core::hdfs::block_on(async move { coll.create_indexes(models).await })
+    wattswarm_core::runtime::block_on(async move { coll.create_indexes(models).await })
         .map(|_| ())
         .map_err(|e| r.mongo.failed(format!("create the indexes of {}", r.namespace()), e))
 }

@@ -21,7 +21,7 @@ use mongodb::IndexModel;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Serialize;
 use serde_json::Value;
-use wattswarm_core::hdfs::block_on;
+use wattswarm_core::runtime::block_on;
 use wattswarm_core::storage::ParquetSource;
 
 use crate::insert::BulkLoad;

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::error::{Error, ErrorKind};
-use wattswarm_core::hdfs::block_on;
+use wattswarm_core::runtime::block_on;
 
 use crate::{Mongo, MongoError};
 

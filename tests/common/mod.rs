@@ -55,9 +55,18 @@ pub fn exited(child: &mut std::process::Child, limit: Duration, what: &str) -> s
     until(limit, Duration::from_millis(50), || child.try_wait().unwrap(), || format!("{what} did not exit"))
 }
 
-/// A port nothing listens on now, for a server a test starts.
+/// A port nothing listens on now, for a server a test starts, and never one this process
+/// was given before: the kernel may hand a port it just freed out again, and a stack test
+/// once got the same one for two published ports.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<BTreeSet<u16>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if given.insert(port) {
+            return port;
+        }
+    }
 }
 
 /// The results every job writes as `results/{name}.json`, one collection each in MongoDB
@@ -616,4 +625,214 @@ pub fn sorted(mut v: Vec<Value>) -> Vec<Value> {
     }
     v.sort_by_key(canonical);
     v
+}
+
+/// A real S3-compatible server (SeaweedFS, `scripts/s3server`) on 127.0.0.1, with one
+/// bucket, `wattswarm`, and a key pair made up for this run. It stops when dropped.
+pub struct S3Server {
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+    /// `http://127.0.0.1:PORT`
+    pub endpoint: String,
+    pub key_id: String,
+    pub secret: String,
+}
+
+impl S3Server {
+    pub const BUCKET: &'static str = "wattswarm";
+
+    pub fn start() -> S3Server {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let dir = tempfile::tempdir().unwrap();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let (key_id, secret) = (format!("wattswarm-test-{}", std::process::id()), format!("s3cret-{nanos:x}"));
+        let mut child = Command::new(repo().join("scripts/s3server"))
+            .arg(dir.path())
+            .env("AWS_ACCESS_KEY_ID", &key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("scripts/s3server starts (scripts/setup e2e builds SeaweedFS)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let endpoint = line
+            .trim()
+            .strip_prefix("S3_ENDPOINT=")
+            .unwrap_or_else(|| panic!("SeaweedFS did not start: {line:?} (see its stderr above)"))
+            .to_owned();
+        let s3 = S3Server {
+            child,
+            _dir: dir,
+            endpoint,
+            key_id,
+            secret,
+        };
+        s3.sdk(&["mb", S3Server::BUCKET]);
+        s3
+    }
+
+    /// The variables every AWS tool (and wattswarm) reads to reach this server.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", self.key_id.clone()),
+            ("AWS_SECRET_ACCESS_KEY", self.secret.clone()),
+        ]
+    }
+
+    /// `s3://wattswarm/<key>`
+    pub fn url(&self, key: &str) -> String {
+        format!("s3://{}/{key}", S3Server::BUCKET)
+    }
+
+    /// Runs tests/s3.py (boto3, the AWS SDK) with `args`; returns its stdout.
+    pub fn sdk(&self, args: &[&str]) -> String {
+        let out = Command::new(format!("{}/bin/python", anchors_venv()))
+            .arg(repo().join("tests/s3.py"))
+            .args(args)
+            .envs(self.env())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "s3.py {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Copies every object under `s3://wattswarm/<key>/` to the local `to`.
+    pub fn get(&self, key: &str, to: &Path) {
+        self.sdk(&["get", &self.url(key), to.to_str().unwrap()]);
+    }
+
+    pub fn put(&self, from: &Path, key: &str) {
+        self.sdk(&["put", from.to_str().unwrap(), &self.url(key)]);
+    }
+
+    /// Every key under `s3://wattswarm/<key>/`, relative to it, sorted.
+    pub fn list(&self, key: &str) -> Vec<String> {
+        let mut v: Vec<String> = self.sdk(&["ls", &self.url(key)]).lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    }
+
+    /// Sets this server's variables in this process, for wattswarm's library called in it.
+    pub fn export(&self) {
+        for (k, v) in self.env() {
+            std::env::set_var(k, v);
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The output's commit rule, held on any store (tests/s3.rs: local and S3; tests/hdfs.rs:
+/// HDFS): a file is seen whole under its real name or not at all, however far its upload
+/// went; of attempts racing for one name exactly one wins, whole; a later attempt is told
+/// the name is taken and changes nothing; a writer that gave up leaves only a hidden
+/// temporary, which `remove_temps` clears.
+pub fn the_commit_rule_holds(out: &wattswarm_core::storage::Output) {
+    use std::io::Write;
+    use wattswarm_core::storage::Commit;
+    out.prepare().unwrap();
+    let (big, raced) = ("parquet/part-00007.parquet", "parquet/part-00008.parquet");
+    // More than two parts of an object store's multipart upload, sent before the close.
+    let bytes: Vec<u8> = (0..20u32 << 20).map(|i| (i % 251) as u8).collect();
+    let mut a = out.create(big, "a.a0").unwrap();
+    a.write_all(&bytes).unwrap();
+    assert!(!out.exists(big).unwrap(), "{big} is not seen before its commit");
+    assert!(out.list("parquet").unwrap().iter().all(|n| n.starts_with('.')), "only hidden names while writing");
+    let a = a.close().unwrap();
+    assert_eq!(a.bytes, bytes.len() as u64);
+
+    let outcomes: Vec<(usize, Commit)> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..6)
+            .map(|i| {
+                s.spawn(move || {
+                    let mut w = out.create(raced, &format!("w{i}.a{i}")).unwrap();
+                    w.write_all(format!("attempt {i};").repeat(5000).as_bytes()).unwrap();
+                    (i, out.commit(w.close().unwrap(), raced).unwrap())
+                })
+            })
+            .collect();
+        racers.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<usize> = outcomes.iter().filter(|(_, c)| *c == Commit::Committed).map(|(i, _)| *i).collect();
+    assert_eq!(winners.len(), 1, "exactly one of the racing attempts commits: {outcomes:?}");
+    let got = out.read(raced).unwrap().unwrap();
+    assert!(got == format!("attempt {};", winners[0]).repeat(5000).as_bytes(), "the winner's bytes, whole");
+
+    assert_eq!(out.commit(a, big).unwrap(), Commit::Committed);
+    let mut late = out.create(big, "b.a1").unwrap();
+    late.write_all(b"a later attempt").unwrap();
+    assert_eq!(out.commit(late.close().unwrap(), big).unwrap(), Commit::AlreadyThere);
+    assert!(out.read(big).unwrap().unwrap() == bytes, "the first commit stays, byte for byte");
+
+    let mut gave_up = out.create(raced, "c.a2").unwrap();
+    gave_up.write_all(b"half").unwrap();
+    drop(gave_up); // never closed nor committed: a worker that failed here
+    assert!(out.remove_temps().unwrap() <= 1);
+    assert_eq!(out.list("parquet").unwrap(), ["part-00007.parquet", "part-00008.parquet"], "no temporaries left");
+
+    out.write_atomic("results/x.json", b"1").unwrap();
+    out.write_atomic("results/x.json", b"2").unwrap();
+    assert_eq!(out.read("results/x.json").unwrap().unwrap(), b"2", "write_atomic replaces");
+    assert!(out.read("results/none.json").unwrap().is_none());
+}
+
+/// Every file under `dir`, relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                v.push(e.path().strip_prefix(dir).unwrap().display().to_string());
+            }
+        }
+    }
+    v.sort();
+    v
+}
+
+/// A job's output copied back from a store (`got`) holds the files of the same job run to
+/// a local folder (`want`), byte for byte but for the timings (summary.json's seconds, the
+/// report's run section, _SUCCESS's job id), and no temporary file.
+pub fn assert_same_files(got: &Path, want: &Path, store: &str) {
+    assert_eq!(files_under(got), files_under(want), "the same files on {store}, and no temporary ones");
+    assert!(files_under(got).iter().filter(|f| f.starts_with("parquet/part-")).count() > 3);
+    for f in files_under(want) {
+        if f == "results/summary.json" || f == "_SUCCESS" {
+            continue; // seconds differ; _SUCCESS holds the job's manifest, with its id
+        }
+        let (g, w) = (std::fs::read(got.join(&f)).unwrap(), std::fs::read(want.join(&f)).unwrap());
+        if f == "results/report.html" {
+            // The page's run section names the job's seconds; the answers must match.
+            let answers = |b: &[u8]| wattswarm_master::report::answers_part(&String::from_utf8_lossy(b));
+            assert_eq!(answers(&g), answers(&w), "{f} differs on {store} beyond its run section");
+            continue;
+        }
+        assert!(g == w, "{f} differs on {store}");
+    }
+}
+
+/// The stores' suites' input, in `dir`: 10 households × 60 days, clean (`clean.csv`) and
+/// made messy (`in/messy.csv`), and the messy file's run to the local `local/` with
+/// `args`, the reference the stores' runs are held to. Returns (clean, messy, local).
+pub fn messy_and_its_local_run(dir: &Path, args: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    let clean = dir.join("clean.csv");
+    let messy = dir.join("in/messy.csv");
+    std::fs::create_dir_all(messy.parent().unwrap()).unwrap();
+    generate(&clean, 10, 60, 5, "six");
+    make_messy(&clean, &messy);
+    let local = dir.join("local");
+    run_ok(&[&["--input", messy.to_str().unwrap(), "--output", local.to_str().unwrap()][..], args].concat());
+    (clean, messy, local)
 }

@@ -313,7 +313,7 @@ mod tests {
     /// How many times `deliver` sent one report, given the master's answers in order.
     fn sends(answers: Vec<Result<(), LinkError>>) -> u32 {
         let dir = tempfile::tempdir().unwrap();
-        let output = Output::open(&dir.path().to_string_lossy(), &Default::default()).unwrap();
+        let output = Output::local(dir.path());
         let calls = Rc::new(RefCell::new(0));
         let lp = Loop {
             me: WorkerRef { worker: "w1".into(), job_id: "j".into() },

@@ -131,7 +131,7 @@ pub async fn run(opts: RemoteOptions) -> Result<(), WorkerError> {
             }
         };
         eprintln!("wattswarm worker {id}: joined job {} at {}", info.job_id, master.base());
-        let output = Output::open(&info.output.to_string_lossy(), &info.settings.hdfs)?;
+        let output = Output::open(&info.output, &info.settings.hdfs)?;
         let rows = match &info.readings {
             None => None,
             Some(ns) => {

@@ -23,7 +23,7 @@ impl MasterActor {
         ctx.spawn(fut.into_actor(self).map(move |res, act, ctx| {
             let res = res.unwrap_or_else(|e| {
                 Err(wattswarm_core::Error::Corrupt {
-                    path: act.output.location().into(),
+                    path: act.output.location().shown(),
                     reason: format!("merging household-days panicked: {e}"),
                 })
             });
@@ -96,7 +96,7 @@ impl MasterActor {
         ctx.spawn(fut.into_actor(self).map(|res, act, _| {
             let res = res.unwrap_or_else(|e| {
                 Err(JobError::Core(wattswarm_core::Error::Corrupt {
-                    path: act.output.location().into(),
+                    path: act.output.location().shown(),
                     reason: format!("writing the results panicked: {e}"),
                 }))
             });

@@ -250,7 +250,7 @@ impl Actor for MasterActor {
             act.expire_leases();
             act.prune_workers();
             if act.lock.is_lost() && matches!(act.phase, Phase::Running | Phase::Finishing) {
-                act.fail_job(JobError::Core(wattswarm_core::Error::LockLost { output: act.output.location() }));
+                act.fail_job(JobError::Core(wattswarm_core::Error::LockLost { output: act.output.location().to_string() }));
             }
             if act.phase == Phase::Running && act.alive() == 0 && act.last_waiting_note.elapsed() >= Duration::from_secs(10) {
                 act.last_waiting_note = Instant::now();
@@ -284,7 +284,7 @@ impl Handler<Register> for MasterActor {
         self.seen(&msg.worker).metrics_url = msg.metrics_url;
         MessageResult(JobInfo {
             job_id: self.job_id.clone(),
-            output: self.output.location().into(),
+            output: self.output.location().clone(),
             households: self.input.households.as_deref().cloned(),
             settings: self.settings.clone(),
             readings: self.mongo.as_ref().and_then(|m| m.readings_namespace()),

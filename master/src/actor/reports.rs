@@ -65,7 +65,7 @@ impl MasterActor {
                 Ok(Ok(report)) => act.report_saved(report, ctx),
                 Ok(Err(e)) => act.fail_job(e.into()),
                 Err(_) => act.fail_job(JobError::Core(wattswarm_core::Error::Corrupt {
-                    path: act.output.location().into(),
+                    path: act.output.location().shown(),
                     reason: "the thread saving chunk reports panicked".into(),
                 })),
             }
@@ -99,7 +99,7 @@ impl MasterActor {
             Ok(Accept::Stale) => {}
             Err(ex) => self.fail_job(JobError::ChunkFailed {
                 chunk,
-                path: ex.spec.path.display().to_string(),
+                path: ex.spec.path.to_string(),
                 start: ex.spec.start,
                 end: ex.spec.end,
                 attempts: ex.attempts,
@@ -141,8 +141,13 @@ impl MasterActor {
                 }
             }
             ChunkOutcome::Failed { chunk, attempt, error } => {
-                // A late failure is stale to the coordinator too: nothing changes.
-                self.held_by(worker, chunk, attempt)?;
+                // The failure of an attempt nobody holds (late, or made up) changes
+                // nothing: it is neither logged as a failure nor counted as one.
+                if !self.held_by(worker, chunk, attempt)? {
+                    tracing::info!(chunk, attempt, worker, "late failure of an old attempt ignored");
+                    self.metrics.stale_reports.inc();
+                    return Ok(());
+                }
                 tracing::warn!(chunk, attempt, worker, "chunk failed: {error}");
                 self.attempt_failed(chunk, attempt, error);
             }

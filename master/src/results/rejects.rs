@@ -44,7 +44,7 @@ pub(super) fn merge_rejects(out: &Output, chunks: &[ChunkSpec], lines: &[u64]) -
         if let Some(bytes) = out.read(&partial)? {
             let p = std::path::PathBuf::from(out.shown(&partial));
             let text = String::from_utf8_lossy(&bytes);
-            let name = c.path.display().to_string();
+            let name = c.path.to_string();
             for line in text.lines() {
                 let (index, rest) = line.split_once(',').ok_or_else(|| Error::Corrupt {
                     path: p.clone(),

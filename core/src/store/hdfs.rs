@@ -1,18 +1,14 @@
 //! HDFS through `hdfs-native`, the pure-Rust client: no JVM and no libhdfs on the workers.
 //!
-//! The rest of wattswarm is synchronous (a chunk is a CPU-bound loop on a blocking thread),
-//! while the client is async. Every call is therefore run on one small I/O runtime owned by
-//! this module and waited for with a channel, which works from any thread, inside another
-//! runtime or not. Clients are cached per NameNode, and the first use of a NameNode checks
-//! that it answers, retrying with backoff, so a cluster whose NameNode starts after the
-//! master or the workers costs seconds, not a failed job.
+//! Every call runs on the I/O runtime (`crate::runtime`). Clients are cached per NameNode,
+//! and the first use of a NameNode checks that it answers, retrying with backoff, so a
+//! cluster whose NameNode starts after the master or the workers costs seconds, not a
+//! failed job.
 //!
 //! We use the client directly rather than through `object_store`: the object-store adapter
 //! always takes the server's replication and block size, and both are settings here.
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -20,8 +16,10 @@ use bytes::Bytes;
 use hdfs_native::{Client, ClientBuilder, HdfsError, WriteOptions};
 use serde::{Deserialize, Serialize};
 
+use super::{Closing, Meta, Sink, Source, Store};
 use crate::error::{Error, Result};
 use crate::retry::{Policy, Retriable};
+use crate::runtime::{block_on, io_runtime};
 
 /// How wattswarm writes to HDFS.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -52,66 +50,6 @@ impl Default for HdfsOptions {
     }
 }
 
-/// `true` for `hdfs://…` locations.
-pub fn is_hdfs(location: &str) -> bool {
-    location.starts_with("hdfs://")
-}
-
-/// Splits `hdfs://host:port/a/b` into the NameNode URL and the absolute path `/a/b`.
-pub fn split(location: &str) -> Result<(String, String)> {
-    let rest = location.strip_prefix("hdfs://").ok_or_else(|| bad_url(location))?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    if authority.is_empty() {
-        return Err(bad_url(location));
-    }
-    let path = path.trim_end_matches('/');
-    let path = if path.is_empty() { "/" } else { path };
-    Ok((format!("hdfs://{authority}"), path.to_owned()))
-}
-
-fn bad_url(location: &str) -> Error {
-    Error::Hdfs {
-        location: location.to_owned(),
-        reason: "expected hdfs://NAMENODE:PORT/path".into(),
-    }
-}
-
-/// The NameNode (connected) and the absolute path of an `hdfs://` location.
-pub fn locate(location: &str, options: &HdfsOptions) -> Result<(Arc<Hdfs>, String)> {
-    let (url, path) = split(location)?;
-    Ok((connect(&url, options)?, path))
-}
-
-/// The I/O runtime every HDFS (and MongoDB) call runs on.
-pub fn io_runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("wattswarm-io")
-            .enable_all()
-            .build()
-            .expect("the I/O runtime starts")
-    })
-}
-
-/// Runs `fut` on the I/O runtime and waits for it, from any thread.
-pub fn block_on<F>(fut: F) -> F::Output
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    io_runtime().spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv().expect("the I/O runtime finishes what it starts")
-}
-
-/// The NameNode says "no such file" either way, depending on the call.
 /// A NameNode that is up but cannot take writes yet: in safe mode (its exception class),
 /// or with no DataNode registered (Hadoop throws a plain `IOException` for that, so only
 /// its text tells).
@@ -202,14 +140,13 @@ pub fn connect(url: &str, options: &HdfsOptions) -> Result<Arc<Hdfs>> {
     Ok(hdfs)
 }
 
-/// A file or folder on HDFS.
-#[derive(Debug, Clone)]
-pub struct Status {
-    pub path: String,
-    pub len: u64,
-    pub is_dir: bool,
-    /// Modification time, milliseconds since 1970 (the NameNode's).
-    pub modified_ms: u64,
+fn meta(s: hdfs_native::client::FileStatus) -> Meta {
+    Meta {
+        name: s.path.rsplit('/').next().unwrap_or_default().to_owned(),
+        len: s.length as u64,
+        is_dir: s.isdir,
+        modified_ns: Some(s.modification_time.saturating_mul(1_000_000)),
+    }
 }
 
 impl Hdfs {
@@ -276,45 +213,37 @@ impl Hdfs {
         }
     }
 
-    pub fn status(&self, path: &str) -> Result<Option<Status>> {
+}
+
+impl Store for Hdfs {
+    fn url(&self, path: &str) -> String {
+        self.location(path)
+    }
+
+    fn status(&self, path: &str) -> Result<Option<Meta>> {
         let (c, p) = (self.client.clone(), path.to_owned());
         match block_on(async move { c.get_file_info(&p).await }) {
-            Ok(s) => Ok(Some(Status {
-                path: path.to_owned(),
-                len: s.length as u64,
-                is_dir: s.isdir,
-                modified_ms: s.modification_time,
-            })),
+            Ok(s) => Ok(Some(meta(s))),
             Err(e) if not_found(&e) => Ok(None),
             Err(e) => Err(self.err("stat", path, e)),
         }
     }
 
-    /// The entries of a folder (not recursive), with absolute paths; empty if missing.
-    pub fn list(&self, dir: &str) -> Result<Vec<Status>> {
+    fn list(&self, dir: &str) -> Result<Vec<Meta>> {
         let (c, p) = (self.client.clone(), dir.to_owned());
         match block_on(async move { c.list_status(&p, false).await }) {
-            Ok(v) => Ok(v
-                .into_iter()
-                .map(|s| Status {
-                    path: s.path,
-                    len: s.length as u64,
-                    is_dir: s.isdir,
-                    modified_ms: s.modification_time,
-                })
-                .collect()),
+            Ok(v) => Ok(v.into_iter().map(meta).collect()),
             Err(e) if not_found(&e) => Ok(Vec::new()),
             Err(e) => Err(self.err("list", dir, e)),
         }
     }
 
-    pub fn mkdirs(&self, path: &str) -> Result<()> {
+    fn mkdirs(&self, path: &str) -> Result<()> {
         let (c, p) = (self.client.clone(), path.to_owned());
         block_on(async move { c.mkdirs(&p, 0o755, true).await }).map_err(|e| self.err("create the folder", path, e))
     }
 
-    /// Deletes a file or folder; a missing one is not an error.
-    pub fn delete(&self, path: &str, recursive: bool) -> Result<()> {
+    fn delete(&self, path: &str, recursive: bool) -> Result<()> {
         let (c, p) = (self.client.clone(), path.to_owned());
         match block_on(async move { c.delete(&p, recursive).await }) {
             Ok(_) => Ok(()),
@@ -323,18 +252,18 @@ impl Hdfs {
         }
     }
 
-    /// Renames `from` to `to`. Without `overwrite`, returns `false` when `to` exists.
-    pub fn rename(&self, from: &str, to: &str, overwrite: bool) -> Result<bool> {
+    /// HDFS's rename refuses an existing target unless told to overwrite.
+    fn publish(&self, from: &str, to: &str, replace: bool) -> Result<bool> {
         let (c, f, t) = (self.client.clone(), from.to_owned(), to.to_owned());
-        match block_on(async move { c.rename(&f, &t, overwrite).await }) {
+        match block_on(async move { c.rename(&f, &t, replace).await }) {
             Ok(()) => Ok(true),
             Err(HdfsError::AlreadyExists(_)) => Ok(false),
-            Err(HdfsError::RPCError(class, _)) if !overwrite && class.contains("FileAlreadyExists") => Ok(false),
+            Err(HdfsError::RPCError(class, _)) if !replace && class.contains("FileAlreadyExists") => Ok(false),
             Err(e) => Err(self.err("rename", &format!("{from} to {to}"), e)),
         }
     }
 
-    pub fn read_all(&self, path: &str) -> Result<Option<Vec<u8>>> {
+    fn read_all(&self, path: &str) -> Result<Option<Vec<u8>>> {
         let (c, p) = (self.client.clone(), path.to_owned());
         let r = block_on(async move {
             let r = c.read(&p).await?;
@@ -348,19 +277,19 @@ impl Hdfs {
         }
     }
 
-    pub fn open(&self, path: &str) -> Result<HdfsReader> {
+    fn open(&self, path: &str) -> Result<Arc<dyn Source>> {
         let (c, p) = (self.client.clone(), path.to_owned());
         let reader = block_on(async move { c.read(&p).await }).map_err(|e| self.err("open", path, e))?;
-        Ok(HdfsReader {
+        Ok(Arc::new(HdfsReader {
             reader: Arc::new(reader),
             hdfs: self.clone(),
             path: path.to_owned(),
             ahead: Arc::default(),
-        })
+        }))
     }
 
-    /// Creates (or replaces) `path` for writing with the configured replication and block size.
-    pub fn create(&self, path: &str) -> Result<HdfsWriter> {
+    /// With the configured replication and block size; replaces an earlier file.
+    fn create(&self, path: &str) -> Result<Box<dyn Sink>> {
         let mut opts = WriteOptions::default().overwrite(true);
         if let Some(r) = self.options.replication {
             opts = opts.replication(r);
@@ -370,19 +299,18 @@ impl Hdfs {
         }
         let (c, p) = (self.client.clone(), path.to_owned());
         let writer = block_on(async move { c.create(&p, opts).await }).map_err(|e| self.err("create", path, e))?;
-        Ok(HdfsWriter {
+        Ok(Box::new(HdfsWriter {
             writer: Some(writer),
             buf: Vec::with_capacity(WRITE_BLOCK),
             written: 0,
             hdfs: self.clone(),
             path: path.to_owned(),
-        })
+        }))
     }
 }
 
 /// An open HDFS file, read by ranges.
-#[derive(Clone)]
-pub struct HdfsReader {
+struct HdfsReader {
     reader: Arc<hdfs_native::file::FileReader>,
     hdfs: Hdfs,
     path: String,
@@ -401,17 +329,12 @@ struct Ahead {
     packets: tokio::sync::mpsc::Receiver<std::result::Result<Bytes, HdfsError>>,
 }
 
-impl HdfsReader {
-    pub fn len(&self) -> u64 {
+impl Source for HdfsReader {
+    fn len(&self) -> u64 {
         self.reader.file_length() as u64
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Reads up to `buf.len()` bytes at `pos`; fewer only at the end of the file.
-    pub fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<usize> {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> Result<usize> {
         let len = self.len();
         if pos >= len {
             return Ok(0);
@@ -447,13 +370,9 @@ impl HdfsReader {
         }
     }
 
-    /// Starts reading `n` bytes at `pos` in the background, for the next [`Self::read_at`]
-    /// of that very range: a chunk's reads then overlap its parsing instead of waiting a
-    /// DataNode round trip each (a local file has the kernel's read-ahead for this). The
-    /// packets are handed over as they come, not gathered into one buffer first (that copy
-    /// of every byte was 4.4% of the 11 GB from-HDFS run's CPU samples).
-    /// One range at a time; another call replaces it.
-    pub fn read_ahead(&self, pos: u64, n: usize) {
+    /// The packets are handed over as they come, not gathered into one buffer first (that
+    /// copy of every byte was 4.4% of the 11 GB from-HDFS run's CPU samples).
+    fn read_ahead(&self, pos: u64, n: usize) {
         use futures_util::StreamExt;
         let n = (n as u64).min(self.len().saturating_sub(pos)) as usize;
         if n == 0 {
@@ -475,83 +394,17 @@ impl HdfsReader {
         *self.ahead.lock().expect("not poisoned") = Some(Ahead { pos, len: n, packets: rx });
     }
 
-    /// The file's status now, to tell whether it changed since it was opened or planned.
-    pub fn status(&self) -> Result<Option<Status>> {
+    fn status(&self) -> Result<Option<Meta>> {
         self.hdfs.status(&self.path)
     }
 
-    pub fn read_range(&self, pos: u64, n: usize) -> Result<Bytes> {
+    fn url(&self) -> String {
+        self.hdfs.location(&self.path)
+    }
+
+    fn read_range(&self, pos: u64, n: usize) -> Result<Bytes> {
         let r = self.reader.clone();
         block_on(async move { r.read_range(pos as usize, n).await }).map_err(|e| self.hdfs.err("read", &self.path, e))
-    }
-}
-
-/// Bytes fetched per request by [`WindowedReader`], and how many such windows it keeps.
-pub const WINDOW: usize = 256 << 10;
-const WINDOWS: usize = 8;
-
-/// An HDFS file read the way Parquet reads: many small ranges near each other. Parquet's
-/// reader takes each page's header through a `Read` (a few bytes at a time) and then the
-/// page's data by range, and interleaves the pages of every column; each request to HDFS
-/// is a DataNode round trip, so the household-day merge of the 11 GB file took 5.5 s on
-/// HDFS against 0.35 s from local disk. Reads smaller than [`WINDOW`] are served from the
-/// last [`WINDOWS`] windows fetched (least recently used goes first), a window being
-/// fetched at the first byte missed: a page header and its data then cost one request,
-/// and memory stays at `WINDOW * WINDOWS` per open file whatever its size.
-#[derive(Clone)]
-pub struct WindowedReader {
-    file: HdfsReader,
-    windows: Arc<Mutex<VecDeque<(u64, Bytes)>>>,
-    requests: Arc<AtomicU64>,
-}
-
-impl WindowedReader {
-    pub fn new(file: HdfsReader) -> WindowedReader {
-        WindowedReader {
-            file,
-            windows: Arc::default(),
-            requests: Arc::default(),
-        }
-    }
-
-    /// How many reads this file (and its clones) asked of HDFS.
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    pub fn len(&self) -> u64 {
-        self.file.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.file.is_empty()
-    }
-
-    /// `len` bytes at `start`, which must lie inside the file.
-    pub fn bytes(&self, start: u64, len: usize) -> Result<Bytes> {
-        let end = start.checked_add(len as u64).filter(|&e| e <= self.len()).ok_or_else(|| Error::Corrupt {
-            path: self.file.hdfs.location(&self.file.path).into(),
-            reason: format!("a read of {len} bytes at {start} goes past the end ({} bytes): the file is damaged", self.len()),
-        })?;
-        let mut windows = self.windows.lock().expect("not poisoned");
-        if let Some(i) = windows.iter().position(|(at, b)| *at <= start && end <= at + b.len() as u64) {
-            let (at, b) = windows.remove(i).expect("found");
-            let from = (start - at) as usize;
-            let slice = b.slice(from..from + len);
-            windows.push_back((at, b));
-            return Ok(slice);
-        }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        if len >= WINDOW {
-            drop(windows);
-            return self.file.read_range(start, len);
-        }
-        let window = self.file.read_range(start, (WINDOW as u64).min(self.len() - start) as usize)?;
-        if windows.len() >= WINDOWS {
-            windows.pop_front();
-        }
-        windows.push_back((start, window.clone()));
-        Ok(window.slice(..len))
     }
 }
 
@@ -559,7 +412,7 @@ impl WindowedReader {
 const WRITE_BLOCK: usize = 4 << 20;
 
 /// A file being written; `std::io::Write` so the Parquet writer can stream into it.
-pub struct HdfsWriter {
+struct HdfsWriter {
     writer: Option<hdfs_native::file::FileWriter>,
     buf: Vec<u8>,
     written: u64,
@@ -585,37 +438,20 @@ impl HdfsWriter {
         Ok(())
     }
 
-    /// Sends what is buffered and starts closing the file on the I/O runtime; returns its
-    /// length and the close under way. A close waits for the last packet's acknowledgement
-    /// and then for the NameNode's `complete()`, which holds until a DataNode has reported
-    /// the last block: started one after another, a chunk's files would pay that wait each.
-    pub fn start_close(mut self) -> Result<(u64, Closing)> {
+}
+
+impl Sink for HdfsWriter {
+    /// A close waits for the last packet's acknowledgement and then for the NameNode's
+    /// `complete()`, which holds until a DataNode has reported the last block.
+    fn start_close(mut self: Box<Self>) -> Result<(u64, Closing)> {
         self.send().map_err(|e| Error::Hdfs {
             location: self.hdfs.location(&self.path),
             reason: format!("cannot write: {e}"),
         })?;
         let mut w = self.writer.take().expect("present after a successful send");
-        let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let (hdfs, path) = (self.hdfs.clone(), self.path.clone());
-        io_runtime().spawn(async move {
-            let _ = tx.send(w.close().await.map_err(|e| hdfs.err("close", &path, e)));
-        });
-        Ok((self.written, Closing(rx)))
-    }
-}
-
-/// An HDFS file's close under way; [`Closing::wait`] returns once the NameNode has it.
-pub struct Closing(std::sync::mpsc::Receiver<Result<()>>);
-
-impl Closing {
-    pub fn wait(self) -> Result<()> {
-        self.0.recv().expect("the I/O runtime finishes what it starts")
-    }
-}
-
-impl std::fmt::Debug for Closing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Closing")
+        let closing = Closing::spawn(async move { w.close().await.map_err(|e| hdfs.err("close", &path, e)) });
+        Ok((self.written, closing))
     }
 }
 
@@ -636,14 +472,6 @@ impl Write for HdfsWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_urls() {
-        assert_eq!(split("hdfs://nn:9000/a/b/").unwrap(), ("hdfs://nn:9000".into(), "/a/b".into()));
-        assert_eq!(split("hdfs://nn:9000").unwrap(), ("hdfs://nn:9000".into(), "/".into()));
-        assert!(split("hdfs:///a").unwrap_err().to_string().contains("hdfs://NAMENODE:PORT/path"));
-        assert!(is_hdfs("hdfs://x/y") && !is_hdfs("/tmp/hdfs://"));
-    }
 
     #[test]
     fn unreachable_namenode_is_one_clear_error() {
