@@ -8,7 +8,6 @@
 //! * `parse`: read, and parse every line;
 //! * `chunk`: the whole chunk pipeline (parse, aggregate, Parquet part and household-day
 //!   partial, zstd), as a worker runs it, into a temporary folder.
-use std::path::PathBuf;
 
 use wattswarm_core::chunk::{read_lines, ChunkSpec, LineEvent};
 use wattswarm_core::input::resolve;
@@ -27,7 +26,7 @@ fn main() {
     let chunk = ChunkSpec {
         id: 0,
         file_index: 0,
-        path: PathBuf::from(&f.path),
+        path: f.path.clone(),
         layout: f.layout,
         start: 0,
         end: f.len,
