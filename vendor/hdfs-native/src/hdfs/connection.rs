@@ -805,8 +805,10 @@ impl DatanodeConnection {
         let payload_length = u32::from_be_bytes(payload_len_buf) as usize;
         let header_length = u16::from_be_bytes(header_len_buf) as usize;
 
-        let mut remaining_buf = BytesMut::zeroed(payload_length - 4 + header_length);
-        self.reader.read_exact(&mut remaining_buf).await?;
+        let mut remaining_buf = self
+            .reader
+            .read_exact_bytes(payload_length - 4 + header_length)
+            .await?;
 
         let header =
             hdfs::PacketHeaderProto::decode(remaining_buf.split_to(header_length).freeze())?;

@@ -489,6 +489,26 @@ impl SaslDatanodeReader {
         }
     }
 
+    /// Reads exactly `len` bytes into a new buffer. wattswarm patch: without a decryptor the
+    /// bytes go from the socket into uninitialised capacity (`read_buf`), so the buffer is not
+    /// zeroed first; a zeroed 64 KiB buffer per packet was 3.7% of the CPU samples of a 1 GB
+    /// read (see PATCHED.md). With a decryptor, as before.
+    pub(crate) async fn read_exact_bytes(&mut self, len: usize) -> Result<BytesMut> {
+        if self.decryptor.is_some() {
+            let mut buf = BytesMut::zeroed(len);
+            self.read_exact(&mut buf).await?;
+            return Ok(buf);
+        }
+        let mut buf = BytesMut::with_capacity(len);
+        while buf.len() < len {
+            let want = len - buf.len();
+            if self.stream.read_buf(&mut (&mut buf).limit(want)).await? == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+        }
+        Ok(buf)
+    }
+
     /// Reads a length delimiter from the stream and then reads that many bytes for a full proto message
     pub(crate) async fn read_proto(&mut self) -> Result<Bytes> {
         match &mut self.decryptor {
