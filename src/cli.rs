@@ -41,10 +41,10 @@ pub struct HealthArgs {
 /// What a job is: shared by `run` and `master`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct JobArgs {
-    /// Input: a CSV file, a folder of *.csv files, a glob, or an hdfs:// file or folder. [default: the sample shipped with wattswarm, data/sample/power_1.csv]
+    /// Input: a CSV file, a folder of *.csv files, a glob, or an hdfs://, s3:// or gs:// file or folder. [default: the sample shipped with wattswarm, data/sample/power_1.csv]
     #[arg(long, short)]
     pub input: Option<String>,
-    /// Output: a folder or hdfs://NAMENODE:PORT/path (Parquet parts, results/, _SUCCESS). [default: ./wattswarm-out]
+    /// Output: a folder, hdfs://NAMENODE:PORT/path, s3://BUCKET/path or gs://BUCKET/path (Parquet parts, results/, _SUCCESS). [default: ./wattswarm-out]
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Bytes per chunk, e.g. 134217728, 128MiB, 64MB, or auto (about 64 chunks, 4 to 128 MiB each). [default: 128MiB]

@@ -69,6 +69,9 @@ fn a_run_to_s3_and_from_s3_gives_the_local_results_byte_for_byte() {
     };
     let e = fails(&s3.url("data/none/"), s3.env());
     assert!(e.contains("no input found at s3://wattswarm/data/none"), "{e}");
+    let e = fails("s3://no-such-bucket/in/", s3.env());
+    assert!(e.contains("s3://no-such-bucket/in") && e.contains("the bucket no-such-bucket does not exist: create it first"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "one line, not the server's XML: {e}");
     let mut wrong = s3.env();
     wrong.retain(|(k, _)| *k != "AWS_SECRET_ACCESS_KEY");
     wrong.push(("AWS_SECRET_ACCESS_KEY", "not-the-secret".into()));

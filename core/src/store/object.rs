@@ -135,30 +135,30 @@ fn name_of(key: &Key) -> String {
 
 impl Bucket {
     fn err(&self, action: &str, path: &str, e: object_store::Error) -> Error {
-        Error::ObjectStore {
-            location: self.url(path),
-            reason: format!("cannot {action}: {}", short(&e)),
-        }
+        let text = short(&e);
+        // The server's XML body says it; the user needs the one fact and what to do.
+        let reason = if text.contains("NoSuchBucket") {
+            let create = match self.cloud {
+                Cloud::S3 => "aws s3 mb s3://",
+                Cloud::Gcs => "gcloud storage buckets create gs://",
+            };
+            format!("cannot {action}: the bucket {0} does not exist: create it first (`{create}{0}`)", self.bucket)
+        } else {
+            format!("cannot {action}: {text}")
+        };
+        Error::ObjectStore { location: self.url(path), reason }
     }
 
     fn key(path: &str) -> Key {
         Key::from(path.trim_matches('/'))
     }
 
-    /// What is under `dir`. A bucket that does not exist holds nothing (its first upload
-    /// then says so, or creates it where the server does that for admins).
+    /// What is under `dir` (a missing bucket is an error: `NoSuchBucket` on S3).
     fn list_result(&self, dir: &str) -> object_store::Result<object_store::ListResult> {
         let (s, prefix) = (self.store.clone(), dir.trim_matches('/').to_owned());
         block_on(async move {
             let prefix = (!prefix.is_empty()).then(|| Key::from(prefix));
-            match s.list_with_delimiter(prefix.as_ref()).await {
-                Err(e) if missing(&e) => Ok(object_store::ListResult {
-                    common_prefixes: Vec::new(),
-                    objects: Vec::new(),
-                    extensions: Default::default(),
-                }),
-                r => r,
-            }
+            s.list_with_delimiter(prefix.as_ref()).await
         })
     }
 }
