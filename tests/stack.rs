@@ -3,11 +3,12 @@
 //! swarm (`.ci/stack.ci.yml`). Each job's results, read back from HDFS with Hadoop's own
 //! FsShell inside the namenode container and from MongoDB, must equal an embedded
 //! `wattswarm run` of the same files, and every PromQL expression of the Grafana
-//! dashboards must return data from the Prometheus inside the stack.
+//! dashboards must return data from the Prometheus inside the stack. With `--profile s3`
+//! the output goes to the stack's SeaweedFS instead, read back with boto3.
 //!
 //! Needs what `scripts/test stack` prepares: a running engine, the base and stand-in images
 //! (`images/ci/build`) and `wattswarm:latest` built from this tree
-//! (`images/wattswarm/build-from-host`). The two tests share the engine: run them with
+//! (`images/wattswarm/build-from-host`). The tests share the engine: run them with
 //! `--test-threads 1`.
 mod common;
 
@@ -433,6 +434,48 @@ fn compose_autoscaler_adds_workers_that_compose_owns() {
 
     ok(&mut p.cmd(&["down", "-v", "-t", "5"]));
     assert_eq!(project_workers(), "", "down removed the workers the master started");
+}
+
+/// `--profile s3`: SeaweedFS beside the stack and the job's output on it, configured as
+/// `.env.example` shows (WATTSWARM_OUTPUT and the AWS variables). The objects, read back
+/// with boto3 through the published S3 port, equal an embedded run's files; no temporary or
+/// unfinished upload is left; the secret key is in no log of the master's or a worker's,
+/// nor in the job's status.
+#[test]
+fn compose_s3_profile_puts_the_output_in_the_object_store() {
+    let r = Reference::new();
+    let input = r.data().join("lcl.csv");
+    common::generate(&input, HOUSEHOLDS.parse().unwrap(), DAYS.parse().unwrap(), 3, "six");
+    let (key_id, secret_key, s3_port) = ("wattswarm".to_owned(), secret(), free_port());
+    let s3_bind = format!("127.0.0.1:{s3_port}");
+    let p = Project::new(
+        "s",
+        &r.data(),
+        &[],
+        &[
+            ("COMPOSE_PROFILES", "s3"),
+            ("WATTSWARM_OUTPUT", "s3://wattswarm/out"),
+            ("AWS_ENDPOINT_URL", "http://s3:8333"),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("AWS_ACCESS_KEY_ID", &key_id),
+            ("AWS_SECRET_ACCESS_KEY", &secret_key),
+            ("S3_BIND", &s3_bind),
+            ("WORKERS", "2"),
+        ],
+    );
+    ok(&mut p.cmd(&["up", "-d"]));
+    let st = p.wait_done();
+    assert!(!st.to_string().contains(&secret_key), "the job's status holds no secret");
+
+    let s3 = common::S3Server::reach(format!("http://{s3_bind}"), key_id, secret_key.clone());
+    let got = r.dir.path().join("s3");
+    s3.get("out", &got);
+    assert_same_output(&got, &r.embedded(&input));
+    assert_eq!(s3.sdk(&["uploads", &s3.url("out")]), "", "no multipart upload left unfinished");
+    assert!(s3.list("out").iter().all(|k| !k.ends_with(".tmp")), "no temporary left: {:?}", s3.list("out"));
+    for service in ["master", "worker"] {
+        assert!(!p.service_logs(service).contains(&secret_key), "{service}'s log holds the secret key");
+    }
 }
 
 /// A one-node swarm for the test; left again when dropped if this test started it.

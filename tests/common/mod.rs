@@ -628,10 +628,11 @@ pub fn sorted(mut v: Vec<Value>) -> Vec<Value> {
 }
 
 /// A real S3-compatible server (SeaweedFS, `scripts/s3server`) on 127.0.0.1, with one
-/// bucket, `wattswarm`, and a key pair made up for this run. It stops when dropped.
+/// bucket, `wattswarm`, and a key pair made up for this run. It stops when dropped. Or one
+/// that runs elsewhere (`reach`: the compose stack's), seen through the same client.
 pub struct S3Server {
-    child: std::process::Child,
-    _dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+    _dir: Option<tempfile::TempDir>,
     /// `http://127.0.0.1:PORT`
     pub endpoint: String,
     pub key_id: String,
@@ -662,14 +663,19 @@ impl S3Server {
             .unwrap_or_else(|| panic!("SeaweedFS did not start: {line:?} (see its stderr above)"))
             .to_owned();
         let s3 = S3Server {
-            child,
-            _dir: dir,
+            child: Some(child),
+            _dir: Some(dir),
             endpoint,
             key_id,
             secret,
         };
         s3.sdk(&["mb", S3Server::BUCKET]);
         s3
+    }
+
+    /// A server this test did not start, at `endpoint`, with its bucket `wattswarm` there.
+    pub fn reach(endpoint: String, key_id: String, secret: String) -> S3Server {
+        S3Server { child: None, _dir: None, endpoint, key_id, secret }
     }
 
     /// The variables every AWS tool (and wattswarm) reads to reach this server.
@@ -726,8 +732,10 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
