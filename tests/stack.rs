@@ -188,6 +188,8 @@ impl Project {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
+        // A test's own value replaces the default of the same name.
+        env.retain(|(k, _)| !extra_env.iter().any(|(e, _)| e == k));
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         Project {
             name: format!("wsci{name}{}", std::process::id()),

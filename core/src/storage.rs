@@ -7,7 +7,8 @@
 //! and when two attempts of the same chunk race, the first to publish wins and the later
 //! one is discarded: both would hold the same bytes, since a chunk's output depends only
 //! on its input. Each store keeps that rule its own way (a hard link, HDFS's rename, an
-//! object store's conditional copy); `tests/stores.rs` holds every one of them to it.
+//! object store's conditional copy); one check in `tests/common` (`the_commit_rule_holds`)
+//! holds each to it, from tests/hdfs.rs and tests/s3.rs.
 use std::io::{Read, Write};
 use std::sync::Arc;
 
@@ -256,8 +257,9 @@ impl Output {
         self.store.read_all(&self.path(rel))
     }
 
+    /// Whether the file `rel` is committed (a folder does not count).
     pub fn exists(&self, rel: &str) -> Result<bool> {
-        Ok(self.store.status(&self.path(rel))?.is_some())
+        self.store.file_exists(&self.path(rel))
     }
 
     /// Opens a committed Parquet file for reading.

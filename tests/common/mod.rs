@@ -400,10 +400,21 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// What a test server started by a script prints on its first line once clients can use
+/// it, after `prefix`; panics naming `what` if the line is anything else.
+fn ready_line(child: &mut std::process::Child, prefix: &str, what: &str) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    line.trim()
+        .strip_prefix(prefix)
+        .unwrap_or_else(|| panic!("{what} did not start: {line:?} (see its stderr above)"))
+        .to_owned()
+}
+
 impl MiniDfs {
     /// Starts a cluster with `datanodes` DataNodes, on `port` (0: any free port).
     pub fn start(datanodes: u32, port: u16) -> MiniDfs {
-        use std::io::BufRead;
         use std::process::Stdio;
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(repo().join("scripts/minidfs"))
@@ -414,13 +425,7 @@ impl MiniDfs {
             .spawn()
             .expect("scripts/minidfs starts (Java 17 and Maven are needed)");
         let stdin = child.stdin.take().unwrap();
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("MiniDFSCluster did not start: {line:?} (see its stderr above)"))
-            .to_owned();
+        let url = ready_line(&mut child, "READY ", "MiniDFSCluster");
         MiniDfs {
             child,
             _stdin: stdin,
@@ -643,7 +648,6 @@ impl S3Server {
     pub const BUCKET: &'static str = "wattswarm";
 
     pub fn start() -> S3Server {
-        use std::io::BufRead;
         use std::process::Stdio;
         let dir = tempfile::tempdir().unwrap();
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
@@ -655,13 +659,7 @@ impl S3Server {
             .stdout(Stdio::piped())
             .spawn()
             .expect("scripts/s3server starts (scripts/setup e2e builds SeaweedFS)");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let endpoint = line
-            .trim()
-            .strip_prefix("S3_ENDPOINT=")
-            .unwrap_or_else(|| panic!("SeaweedFS did not start: {line:?} (see its stderr above)"))
-            .to_owned();
+        let endpoint = ready_line(&mut child, "S3_ENDPOINT=", "SeaweedFS");
         let s3 = S3Server {
             child: Some(child),
             _dir: Some(dir),
@@ -776,6 +774,8 @@ pub fn the_commit_rule_holds(out: &wattswarm_core::storage::Output) {
     assert!(got == format!("attempt {};", winners[0]).repeat(5000).as_bytes(), "the winner's bytes, whole");
 
     assert_eq!(out.commit(a, big).unwrap(), Commit::Committed);
+    assert!(out.exists(big).unwrap(), "{big} is seen once committed");
+    assert!(!out.exists("parquet").unwrap(), "a folder is not a committed file");
     let mut late = out.create(big, "b.a1").unwrap();
     late.write_all(b"a later attempt").unwrap();
     assert_eq!(out.commit(late.close().unwrap(), big).unwrap(), Commit::AlreadyThere);

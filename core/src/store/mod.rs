@@ -254,6 +254,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn url(&self, path: &str) -> String;
     /// The file or folder at `path`, or `None` if there is none.
     fn status(&self, path: &str) -> Result<Option<Meta>>;
+    /// Whether a file (not a folder) is at `path`.
+    fn file_exists(&self, path: &str) -> Result<bool> {
+        Ok(self.status(path)?.is_some_and(|m| !m.is_dir))
+    }
     /// The entries of folder `dir` (not recursive); empty if it does not exist.
     fn list(&self, dir: &str) -> Result<Vec<Meta>>;
     /// Creates folder `dir` and its parents (nothing to do where folders are implicit).

@@ -125,12 +125,28 @@ pub const PART: usize = 8 << 20;
 /// stays at `PART * (PARTS_IN_FLIGHT + 1)` per file being written.
 const PARTS_IN_FLIGHT: usize = 2;
 
-fn modified_ns(m: &object_store::ObjectMeta) -> Option<u64> {
-    m.last_modified.timestamp_nanos_opt().map(|n| n.max(0) as u64)
-}
-
 fn name_of(key: &Key) -> String {
     key.filename().unwrap_or_default().to_owned()
+}
+
+/// What the store says of an object, as a [`Meta`].
+fn meta_of(m: &object_store::ObjectMeta) -> Meta {
+    Meta {
+        name: name_of(&m.location),
+        len: m.size,
+        is_dir: false,
+        modified_ns: m.last_modified.timestamp_nanos_opt().map(|n| n.max(0) as u64),
+    }
+}
+
+/// The object at `key` (one HEAD), or `None` where there is none.
+fn head(store: &Arc<dyn ObjectStore>, key: &Key) -> object_store::Result<Option<Meta>> {
+    let (s, key) = (store.clone(), key.clone());
+    match block_on(async move { s.head(&key).await }) {
+        Ok(m) => Ok(Some(meta_of(&m))),
+        Err(e) if missing(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 impl Bucket {
@@ -194,19 +210,10 @@ impl Store for Bucket {
 
     /// An object, or a "folder": a prefix that some objects' keys start with.
     fn status(&self, path: &str) -> Result<Option<Meta>> {
-        let (s, key) = (self.store.clone(), Self::key(path));
+        let key = Self::key(path);
         if !key.as_ref().is_empty() {
-            match block_on(async move { s.head(&key).await }) {
-                Ok(m) => {
-                    return Ok(Some(Meta {
-                        name: name_of(&m.location),
-                        len: m.size,
-                        is_dir: false,
-                        modified_ns: modified_ns(&m),
-                    }))
-                }
-                Err(e) if missing(&e) => {}
-                Err(e) => return Err(self.err("stat", path, e)),
+            if let Some(m) = head(&self.store, &key).map_err(|e| self.err("stat", path, e))? {
+                return Ok(Some(m));
             }
         }
         let listed = self.list_result(path).map_err(|e| self.err("list", path, e))?;
@@ -219,6 +226,11 @@ impl Store for Bucket {
         }))
     }
 
+    /// One HEAD: a missing object needs no listing to tell it from a folder.
+    fn file_exists(&self, path: &str) -> Result<bool> {
+        Ok(head(&self.store, &Self::key(path)).map_err(|e| self.err("stat", path, e))?.is_some())
+    }
+
     fn list(&self, dir: &str) -> Result<Vec<Meta>> {
         let listed = self.list_result(dir).map_err(|e| self.err("list", dir, e))?;
         let dirs = listed.common_prefixes.iter().map(|p| Meta {
@@ -227,12 +239,7 @@ impl Store for Bucket {
             is_dir: true,
             modified_ns: None,
         });
-        let files = listed.objects.iter().map(|m| Meta {
-            name: name_of(&m.location),
-            len: m.size,
-            is_dir: false,
-            modified_ns: modified_ns(m),
-        });
+        let files = listed.objects.iter().map(meta_of);
         Ok(dirs.chain(files).collect())
     }
 
@@ -277,13 +284,18 @@ impl Store for Bucket {
     }
 
     /// A conditional copy, then the temporary's removal. A copy that finds the key taken
-    /// answers `AlreadyExists` (or, from some servers, `Precondition`).
+    /// answers `AlreadyExists` (or, from some servers, `Precondition`). Once the copy is
+    /// made the file is committed: a temporary that could not be removed stays hidden, and
+    /// the job's end clears it (as a local folder's publish leaves its link's source).
     fn publish(&self, from: &str, to: &str, replace: bool) -> Result<bool> {
         let (s, f, t) = (self.store.clone(), Self::key(from), Self::key(to));
         let mode = if replace { CopyMode::Overwrite } else { CopyMode::Create };
         let copied = block_on(async move {
             match s.copy_opts(&f, &t, CopyOptions::new().with_mode(mode)).await {
-                Ok(()) => s.delete(&f).await.map(|()| true),
+                Ok(()) => {
+                    let _ = s.delete(&f).await;
+                    Ok(true)
+                }
                 Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => Ok(false),
                 Err(e) => Err(e),
             }
@@ -475,17 +487,7 @@ impl Source for ObjectFile {
     }
 
     fn status(&self) -> Result<Option<Meta>> {
-        let (s, key) = (self.store.clone(), self.key.clone());
-        match block_on(async move { s.head(&key).await }) {
-            Ok(m) => Ok(Some(Meta {
-                name: name_of(&m.location),
-                len: m.size,
-                is_dir: false,
-                modified_ns: modified_ns(&m),
-            })),
-            Err(e) if missing(&e) => Ok(None),
-            Err(e) => Err(self.err(e)),
-        }
+        head(&self.store, &self.key).map_err(|e| self.err(e))
     }
 
     fn url(&self) -> String {
