@@ -88,6 +88,8 @@ pub struct Settings {
     pub hdfs_block_size: Option<u64>,
     /// Seconds to keep retrying a NameNode that does not answer.
     pub hdfs_connect_seconds: u64,
+    /// Read blocks of a DataNode on the worker's machine from its disk (short-circuit).
+    pub hdfs_short_circuit: bool,
     /// MongoDB for readings and results, e.g. `mongodb://mongo:27017/`; none: no MongoDB.
     pub mongo_uri: Option<Secret>,
     pub mongo_username: Option<String>,
@@ -139,6 +141,7 @@ impl Default for Settings {
             hdfs_replication: None,
             hdfs_block_size: None,
             hdfs_connect_seconds: chunk.hdfs.connect_seconds,
+            hdfs_short_circuit: chunk.hdfs.short_circuit,
             mongo_uri: None,
             mongo_username: None,
             mongo_password: None,
@@ -343,6 +346,7 @@ impl Settings {
                 replication: self.hdfs_replication,
                 block_size: self.hdfs_block_size,
                 connect_seconds: self.hdfs_connect_seconds,
+                short_circuit: self.hdfs_short_circuit,
             },
         }
     }

@@ -142,3 +142,98 @@ fn a_namenode_that_is_down_gets_retries_then_one_clear_error() {
     dfs.get("/late", &back);
     assert_eq!(comparable_results(&back), comparable_results(&local));
 }
+
+/// HDFS's legacy short-circuit reads (the patch in vendor/hdfs-native): with
+/// `hdfs_short_circuit`, the blocks of a DataNode on this machine are read from its disk, the
+/// same bytes at any offset, with their checksums verified. A DataNode that does not allow
+/// it costs a fall back to TCP; a corrupt replica is an error, never other bytes.
+#[test]
+fn short_circuit_reads_give_the_same_bytes_and_fall_back_to_tcp() {
+    use wattswarm_core::store::hdfs::{connect, short_circuit_read_bytes};
+    use wattswarm_core::store::{HdfsOptions, Source, Store};
+    let user = std::env::var("HADOOP_USER_NAME").unwrap_or_else(|_| {
+        String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap().trim().to_owned()
+    });
+    let access = format!("dfs.block.local-path-access.user={user}");
+    let allowing = MiniDfs::start_with(1, 0, &[&access]);
+    let refusing = MiniDfs::start(1, 0);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("in.csv");
+    common::generate(&csv, 30, 60, 11, "six");
+    let want = std::fs::read(&csv).unwrap();
+    assert!(want.len() > 3 << 20, "several 1 MiB blocks: {} bytes", want.len());
+    for dfs in [&allowing, &refusing] {
+        dfs.fs(&["-mkdir", "-p", &format!("{}/sc", dfs.url)]);
+        dfs.fs(&["-D", "dfs.blocksize=1048576", "-put", csv.to_str().unwrap(), &format!("{}/sc/in.csv", dfs.url)]);
+    }
+    let options = HdfsOptions { short_circuit: true, ..Default::default() };
+    // The whole file read ahead in pieces that cross blocks, then ranges at odd offsets.
+    let read_back = |src: &dyn Source| -> Vec<u8> {
+        let mut got = vec![0u8; want.len()];
+        let mut pos = 0;
+        while pos < got.len() {
+            let n = (got.len() - pos).min(300_007);
+            src.read_ahead(pos as u64, n);
+            assert_eq!(src.read_at(&mut got[pos..pos + n], pos as u64).unwrap(), n);
+            pos += n;
+        }
+        for (at, n) in [(1, 513), (1_048_575, 2), (1_048_000, 1_048_576 + 999), (want.len() - 7, 7)] {
+            assert_eq!(&src.read_range(at as u64, n).unwrap()[..], &want[at..at + n], "{n} bytes at {at}");
+        }
+        got
+    };
+
+    let before = short_circuit_read_bytes();
+    let store = connect(&allowing.url, &options).unwrap();
+    let src = store.open("/sc/in.csv").unwrap();
+    assert!(read_back(&*src) == want, "the same bytes from the DataNode's disk");
+    let read = short_circuit_read_bytes() - before;
+    assert!(read >= want.len() as u64, "{read} bytes read by short-circuit, of {}", want.len());
+
+    // A DataNode that does not name the user: the same bytes, over TCP.
+    let before = short_circuit_read_bytes();
+    let src = connect(&refusing.url, &options).unwrap().open("/sc/in.csv").unwrap();
+    assert!(read_back(&*src) == want, "the same bytes over TCP");
+    assert_eq!(short_circuit_read_bytes(), before, "nothing read from the refusing DataNode's disk");
+
+    // The embedded job, as a user runs it: the same answers and Parquet as from local disk.
+    let args = ["--chunk-size", "700KiB", "--workers", "2", "--quiet"];
+    let local = dir.path().join("local");
+    run_ok(&[&["--input", csv.to_str().unwrap(), "--output", local.to_str().unwrap()][..], &args].concat());
+    let from = dir.path().join("from-hdfs");
+    let input = format!("{}/sc/in.csv", allowing.url);
+    let st = common::bin()
+        .args(["run", "--input", &input, "--output", from.to_str().unwrap()])
+        .args(args)
+        .env("WATTSWARM_HDFS_SHORT_CIRCUIT", "true")
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let parts: Vec<String> = files_under(&local).into_iter().filter(|f| f.starts_with("parquet/")).collect();
+    assert!(parts.len() > 3, "{parts:?}");
+    for f in &parts {
+        assert!(std::fs::read(from.join(f)).unwrap() == std::fs::read(local.join(f)).unwrap(), "{f} differs");
+    }
+    let (mut got, mut want_results) = (comparable_results(&from), comparable_results(&local));
+    got.remove("rejects");
+    want_results.remove("rejects");
+    assert_eq!(got, want_results);
+
+    // One byte changed in a full block's file on the DataNode's disk: an error that says
+    // so, from the disk and then over TCP, not the changed bytes.
+    let block = files_under(allowing.dir())
+        .into_iter()
+        .map(|f| allowing.dir().join(f))
+        .find(|p| {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            name.starts_with("blk_") && !name.ends_with(".meta") && std::fs::metadata(p).unwrap().len() == 1 << 20
+        })
+        .expect("a full block's file");
+    let mut bytes = std::fs::read(&block).unwrap();
+    bytes[4321] ^= 0x20;
+    std::fs::write(&block, bytes).unwrap();
+    let src = store.open("/sc/in.csv").unwrap();
+    let mut all = vec![0u8; want.len()];
+    let err = src.read_at(&mut all, 0).unwrap_err().to_string();
+    assert!(err.to_lowercase().contains("checksum") || err.contains("All DataNodes failed"), "{err}");
+}

@@ -42,6 +42,7 @@ fn main() {
             read_lines(
                 &chunk,
                 settings.read_block,
+                &settings.hdfs,
                 |_, _, e| {
                     lines += 1;
                     if let (true, LineEvent::Text(l)) = (parse, e) {

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::input::{FileIdentity, InputFile, InputReader};
 use crate::layout::{Layout, BOM};
-use crate::store::Location;
+use crate::store::{HdfsOptions, Location};
 
 /// One unit of work: a byte range of one input file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,14 +125,16 @@ fn event(line: &[u8], max_line: usize) -> LineEvent<'_> {
 
 /// Reads the lines owned by `chunk`, calling `on_line(index_in_chunk, offset_in_file, line)`
 /// for each and
-/// `on_progress(bytes)` as the range is consumed. `block` is the read size.
+/// `on_progress(bytes)` as the range is consumed. `block` is the read size; `hdfs`, how an
+/// input in HDFS is read.
 pub fn read_lines(
     chunk: &ChunkSpec,
     block: usize,
+    hdfs: &HdfsOptions,
     on_line: impl FnMut(u64, u64, LineEvent<'_>),
     on_progress: impl FnMut(u64),
 ) -> Result<ReadStats> {
-    read_lines_with(chunk, block.max(4096), MAX_LINE, on_line, on_progress)
+    read_lines_with(chunk, block.max(4096), MAX_LINE, hdfs, on_line, on_progress)
 }
 
 /// [`read_lines`] with any read block and line limit, so tests can try small ones.
@@ -140,10 +142,11 @@ fn read_lines_with(
     chunk: &ChunkSpec,
     block: usize,
     max_line: usize,
+    hdfs: &HdfsOptions,
     mut on_line: impl FnMut(u64, u64, LineEvent<'_>),
     mut on_progress: impl FnMut(u64),
 ) -> Result<ReadStats> {
-    let file = InputReader::open(&chunk.path)?;
+    let file = InputReader::open_with(&chunk.path, hdfs)?;
     file.check(&chunk.path, &chunk.file)?;
     // Never past the planned length: a file that grew ends there.
     let limit = chunk.file.len;
@@ -296,6 +299,7 @@ mod tests {
                 &c,
                 block,
                 max_line,
+                &HdfsOptions::default(),
                 |i, offset, l| match l {
                     LineEvent::Text(t) => out.push((id, i, offset, false, t.to_vec())),
                     LineEvent::TooLong(t) => out.push((id, i, offset, true, t.to_vec())),
@@ -457,6 +461,7 @@ mod tests {
             chunk,
             4096,
             MAX_LINE,
+            &HdfsOptions::default(),
             |i, _, l| {
                 if i == 0 {
                     let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
@@ -478,7 +483,7 @@ mod tests {
         std::fs::write(&p, &text).unwrap();
         let file = planned(&p);
         let chunk = &plan(std::slice::from_ref(&file), 1 << 40)[0];
-        let e = read_lines_with(chunk, 4096, MAX_LINE, |i, _, _| if i == 0 { std::fs::write(&p, "x").unwrap() }, |_| {})
+        let e = read_lines_with(chunk, 4096, MAX_LINE, &HdfsOptions::default(), |i, _, _| if i == 0 { std::fs::write(&p, "x").unwrap() }, |_| {})
             .unwrap_err()
             .to_string();
         assert!(e.contains("a.csv changed while the job ran") && e.contains(&format!("it ends at byte 4096, the job planned {} bytes", text.len())), "{e}");

@@ -30,7 +30,13 @@ pub struct InputReader {
 
 impl InputReader {
     pub fn open(location: &Location) -> Result<InputReader> {
-        let (store, path) = location.store(&HdfsOptions::default())?;
+        InputReader::open_with(location, &HdfsOptions::default())
+    }
+
+    /// With the job's HDFS settings (its short-circuit reads, how long to wait for the
+    /// NameNode).
+    pub fn open_with(location: &Location, hdfs: &HdfsOptions) -> Result<InputReader> {
+        let (store, path) = location.store(hdfs)?;
         Ok(InputReader { source: store.open(&path)? })
     }
 

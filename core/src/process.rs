@@ -198,6 +198,7 @@ pub fn process_chunk(
     let read = read_lines(
         chunk,
         s.read_block,
+        &s.hdfs,
         |index, offset, event| {
             if failure.is_some() {
                 return;

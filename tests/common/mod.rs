@@ -390,7 +390,7 @@ pub fn make_messy(clean: &Path, messy: &Path) {
 pub struct MiniDfs {
     child: std::process::Child,
     _stdin: std::process::ChildStdin,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     /// `hdfs://127.0.0.1:PORT`
     pub url: String,
 }
@@ -415,11 +415,17 @@ fn ready_line(child: &mut std::process::Child, prefix: &str, what: &str) -> Stri
 impl MiniDfs {
     /// Starts a cluster with `datanodes` DataNodes, on `port` (0: any free port).
     pub fn start(datanodes: u32, port: u16) -> MiniDfs {
+        MiniDfs::start_with(datanodes, port, &[])
+    }
+
+    /// The same, with Hadoop settings (`KEY=VALUE`) for its NameNode and DataNodes.
+    pub fn start_with(datanodes: u32, port: u16, conf: &[&str]) -> MiniDfs {
         use std::process::Stdio;
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(repo().join("scripts/minidfs"))
             .arg(dir.path())
             .args(["--datanodes", &datanodes.to_string(), "--port", &port.to_string()])
+            .args(conf.iter().flat_map(|kv| ["--conf", kv]))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -429,9 +435,14 @@ impl MiniDfs {
         MiniDfs {
             child,
             _stdin: stdin,
-            _dir: dir,
+            dir,
             url,
         }
+    }
+
+    /// The folder that holds the cluster's files (the DataNodes' block files among them).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Runs Hadoop's own `hdfs dfs` (FsShell) with `args`; returns its stdout.

@@ -17,6 +17,11 @@ pub struct WorkerMetrics {
     pub chunk_progress_bytes: IntGauge,
     pub busy: IntGauge,
     pub store_write_seconds: HistogramVec,
+    /// Of `read_bytes`, those read from a DataNode's disk (HDFS short-circuit reads); kept by
+    /// the HDFS client, brought up to date at each scrape.
+    pub short_circuit_bytes: IntCounter,
+    /// Two scrapes at once must not both add the same bytes.
+    short_circuit_sync: std::sync::Mutex<()>,
 }
 
 /// Store write buckets, seconds: a local commit takes milliseconds, an HDFS file close
@@ -61,6 +66,11 @@ impl WorkerMetrics {
                     &["store"],
                 ),
             ),
+            short_circuit_bytes: registered(
+                r,
+                IntCounter::new("hdfs_short_circuit_read_bytes_total", "Input bytes read from a DataNode's disk (HDFS short-circuit reads)."),
+            ),
+            short_circuit_sync: Default::default(),
             registry,
         }
     }
@@ -86,6 +96,9 @@ impl WorkerMetrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
+        let _one = self.short_circuit_sync.lock().expect("not poisoned");
+        let now = wattswarm_core::store::hdfs::short_circuit_read_bytes();
+        self.short_circuit_bytes.inc_by(now.saturating_sub(self.short_circuit_bytes.get()));
         render(&self.registry)
     }
 }

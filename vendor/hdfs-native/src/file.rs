@@ -17,6 +17,7 @@ use crate::hdfs::block_reader::{DeadNodes, get_block_stream};
 use crate::hdfs::block_writer::BlockWriter;
 use crate::hdfs::crypto::FileCryptoCodec;
 use crate::hdfs::protocol::{LeaseTracker, NamenodeProtocol};
+use crate::hdfs::short_circuit::{self, LocalExtent};
 use crate::proto::hdfs;
 use crate::{HdfsError, Result};
 
@@ -143,6 +144,47 @@ impl FileReader {
         }
 
         Ok(())
+    }
+
+    /// wattswarm patch: where the `len` bytes at `offset` are on this machine's disks, block
+    /// by block, when short-circuit reads are on and every block of the range has a replica
+    /// here the DataNode lets this user read (`src/hdfs/short_circuit.rs`); `None`
+    /// otherwise (then read as usual). Reading the extents with
+    /// [`LocalExtent::read_into`] puts the bytes straight into the caller's buffer on the
+    /// caller's thread, verified, with no DataNode and no queue between.
+    pub async fn local_extents(&self, offset: usize, len: usize) -> Option<Vec<LocalExtent>> {
+        if self.ec_schema.is_some()
+            || self.crypto.is_some()
+            || !self.config.legacy_short_circuit()
+            || offset + len > self.file_length()
+        {
+            return None;
+        }
+        let mut extents = Vec::new();
+        let mut covered = 0;
+        for block in &self.located_blocks.blocks {
+            let start = block.offset as usize;
+            let end = start + block.b.num_bytes() as usize;
+            if start < offset + len && end > offset {
+                let from = usize::max(offset, start);
+                let to = usize::min(offset + len, end);
+                let dead = |d: &hdfs::DatanodeIdProto| self.dead_nodes.contains(d);
+                let user = self.protocol.effective_user();
+                let e = short_circuit::extent(
+                    block,
+                    from - start,
+                    to - from,
+                    user,
+                    &self.config,
+                    &self.handle,
+                    dead,
+                )
+                .await?;
+                covered += e.len();
+                extents.push(e);
+            }
+        }
+        (covered == len).then_some(extents)
     }
 
     /// Return a stream of `Bytes` objects containing the content of the file

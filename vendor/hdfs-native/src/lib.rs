@@ -64,6 +64,10 @@ pub use client::WriteOptions;
 pub use client::{Client, ClientBuilder};
 pub use error::HdfsError;
 pub use error::Result;
+/// Bytes read by short-circuit local reads since the process started (wattswarm patch).
+pub use hdfs::short_circuit::read_bytes as short_circuit_read_bytes;
+/// Part of a file on this machine's disk, for short-circuit reads (wattswarm patch).
+pub use hdfs::short_circuit::LocalExtent;
 
 // Module for testing hooks into non-test code
 #[cfg(feature = "integration-test")]

@@ -39,6 +39,12 @@ const DFS_DATA_TRANSFER_PROTECTION: &str = "dfs.data.transfer.protection";
 const DFS_CLIENT_USE_DATANODE_HOSTNAME: &str = "dfs.client.use.datanode.hostname";
 const DFS_CLIENT_SOCKET_TIMEOUT: &str = "dfs.client.socket-timeout";
 const DEFAULT_SOCKET_TIMEOUT_MILLIS: u64 = 60_000;
+// Legacy short-circuit local reads (HDFS-2246), with Hadoop's own client's keys: both must be
+// true, as in Hadoop's DFSClient, and checksums are verified unless told to skip them.
+const DFS_CLIENT_READ_SHORTCIRCUIT: &str = "dfs.client.read.shortcircuit";
+const DFS_CLIENT_USE_LEGACY_BLOCKREADERLOCAL: &str = "dfs.client.use.legacy.blockreader.local";
+const DFS_CLIENT_READ_SHORTCIRCUIT_SKIP_CHECKSUM: &str =
+    "dfs.client.read.shortcircuit.skip.checksum";
 
 const HADOOP_SECURITY_AUTHENTICATION: &str = "hadoop.security.authentication";
 
@@ -100,6 +106,18 @@ impl Configuration {
 
     pub(crate) fn use_datanode_hostname(&self) -> bool {
         self.get_boolean(DFS_CLIENT_USE_DATANODE_HOSTNAME, false)
+    }
+
+    /// Whether blocks on a DataNode of this machine are read from its disk (wattswarm patch:
+    /// the legacy short-circuit reader, `src/hdfs/short_circuit.rs`). Not with Kerberos.
+    pub(crate) fn legacy_short_circuit(&self) -> bool {
+        self.get_boolean(DFS_CLIENT_READ_SHORTCIRCUIT, false)
+            && self.get_boolean(DFS_CLIENT_USE_LEGACY_BLOCKREADERLOCAL, false)
+            && !self.security_enabled()
+    }
+
+    pub(crate) fn short_circuit_skip_checksum(&self) -> bool {
+        self.get_boolean(DFS_CLIENT_READ_SHORTCIRCUIT_SKIP_CHECKSUM, false)
     }
 
     fn get_u64(&self, key: &str, default: u64) -> u64 {

@@ -50,7 +50,7 @@ impl DeadNodes {
         self.0.lock().unwrap().insert(datanode_key(datanode_id));
     }
 
-    fn contains(&self, datanode_id: &hdfs::DatanodeIdProto) -> bool {
+    pub(crate) fn contains(&self, datanode_id: &hdfs::DatanodeIdProto) -> bool {
         self.0.lock().unwrap().contains(&datanode_key(datanode_id))
     }
 }

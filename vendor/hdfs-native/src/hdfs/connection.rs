@@ -29,7 +29,11 @@ use crate::security::sasl::{SaslReader, SaslWriter};
 use crate::security::user::UserInfo;
 use crate::{HdfsError, Result};
 
-const PROTOCOL: &str = "org.apache.hadoop.hdfs.protocol.ClientProtocol";
+/// The NameNode's RPC protocol.
+pub(crate) const CLIENT_PROTOCOL: &str = "org.apache.hadoop.hdfs.protocol.ClientProtocol";
+/// The DataNode's RPC protocol (its IPC port), for short-circuit reads' block paths.
+pub(crate) const CLIENT_DATANODE_PROTOCOL: &str =
+    "org.apache.hadoop.hdfs.protocol.ClientDatanodeProtocol";
 const DATA_TRANSFER_VERSION: u16 = 28;
 const MAX_PACKET_HEADER_SIZE: usize = 33;
 const DATANODE_CACHE_EXPIRY: TimeDelta = TimeDelta::seconds(3);
@@ -150,6 +154,9 @@ type CallResult = oneshot::Sender<Result<Bytes>>;
 
 #[derive(Debug)]
 pub(crate) struct RpcConnection {
+    /// The protocol every call of this connection is declared by (wattswarm patch: was the
+    /// NameNode's, always).
+    protocol: &'static str,
     client_id: Vec<u8>,
     user_info: UserInfo,
     next_call_id: AtomicI32,
@@ -160,8 +167,10 @@ pub(crate) struct RpcConnection {
 }
 
 impl RpcConnection {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn connect(
         url: &str,
+        protocol: &'static str,
         alignment_context: Option<Arc<Mutex<AlignmentContext>>>,
         nameservice: Option<&str>,
         effective_user: Option<String>,
@@ -194,6 +203,7 @@ impl RpcConnection {
         let (sender, receiver) = mpsc::channel::<Vec<u8>>(1000);
 
         let mut conn = RpcConnection {
+            protocol,
             client_id,
             user_info,
             next_call_id,
@@ -283,7 +293,7 @@ impl RpcConnection {
         };
 
         let context = common::IpcConnectionContextProto {
-            protocol: Some(PROTOCOL.to_string()),
+            protocol: Some(self.protocol.to_string()),
             user_info: Some(user_info),
         };
 
@@ -329,7 +339,7 @@ impl RpcConnection {
 
         let msg_header = common::RequestHeaderProto {
             method_name: method_name.to_string(),
-            declaring_class_protocol_name: PROTOCOL.to_string(),
+            declaring_class_protocol_name: self.protocol.to_string(),
             client_protocol_version: 1,
         };
         debug!("RPC request header: {:?}", msg_header);
@@ -510,33 +520,36 @@ impl ReadPacket {
     }
 
     pub(crate) fn get_data(
-        mut self,
+        self,
         checksum_info: &Option<hdfs::ReadOpChecksumInfoProto>,
     ) -> Result<Bytes> {
         // Verify the checksums if they were requested
         if let Some(info) = checksum_info {
-            let algorithm = match info.checksum.r#type() {
-                hdfs::ChecksumTypeProto::ChecksumCrc32 => Some(Algorithm::Crc32),
-                hdfs::ChecksumTypeProto::ChecksumCrc32c => Some(Algorithm::Crc32c),
-                hdfs::ChecksumTypeProto::ChecksumNull => None,
-            };
-
-            if let Some(algorithm) = algorithm {
-                // Create a new Bytes view over the data that we can consume
-                let mut checksum_data = self.data.clone();
-                while !checksum_data.is_empty() {
-                    let chunk_checksum = algorithm.checksum(&checksum_data.split_to(usize::min(
-                        info.checksum.bytes_per_checksum as usize,
-                        checksum_data.len(),
-                    )));
-                    if chunk_checksum != self.checksum.get_u32() {
-                        return Err(HdfsError::ChecksumError);
-                    }
-                }
-            }
+            verify_chunks(&info.checksum, &self.data, &self.checksum)?;
         }
         Ok(self.data)
     }
+}
+
+/// Checks `data`, chunk by chunk of `checksum.bytes_per_checksum` bytes (the last may be
+/// shorter), against `checksums` (4 bytes each, big-endian). wattswarm patch: shared by
+/// packets from a DataNode and short-circuit reads from its disk.
+pub(crate) fn verify_chunks(
+    checksum: &hdfs::ChecksumProto,
+    data: &[u8],
+    mut checksums: &[u8],
+) -> Result<()> {
+    let algorithm = match checksum.r#type() {
+        hdfs::ChecksumTypeProto::ChecksumCrc32 => Algorithm::Crc32,
+        hdfs::ChecksumTypeProto::ChecksumCrc32c => Algorithm::Crc32c,
+        hdfs::ChecksumTypeProto::ChecksumNull => return Ok(()),
+    };
+    for chunk in data.chunks(checksum.bytes_per_checksum.max(1) as usize) {
+        if checksums.remaining() < CHECKSUM_BYTES || algorithm.checksum(chunk) != checksums.get_u32() {
+            return Err(HdfsError::ChecksumError);
+        }
+    }
+    Ok(())
 }
 
 pub(crate) struct WritePacket {
@@ -1104,6 +1117,7 @@ mod test {
     fn test_connection_context_uses_provided_user_info() {
         let (sender, _receiver) = mpsc::channel(1);
         let conn = RpcConnection {
+            protocol: CLIENT_PROTOCOL,
             client_id: Vec::new(),
             user_info: UserInfo {
                 real_user: Some("real-user".to_string()),

@@ -7,3 +7,4 @@ pub(crate) mod fake_datanode;
 pub(crate) mod protocol;
 pub(crate) mod proxy;
 pub(crate) mod replace_datanode;
+pub(crate) mod short_circuit;

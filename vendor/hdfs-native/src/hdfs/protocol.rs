@@ -51,6 +51,11 @@ impl NamenodeProtocol {
         }
     }
 
+    /// The user this client acts as (wattswarm patch, for short-circuit reads).
+    pub(crate) fn effective_user(&self) -> Option<String> {
+        self.proxy.effective_user()
+    }
+
     async fn call<Req, Res>(
         &self,
         method_name: &'static str,

@@ -15,7 +15,7 @@ use url::Url;
 use crate::{
     HdfsError, Result,
     common::config::Configuration,
-    hdfs::connection::{AlignmentContext, RpcConnection},
+    hdfs::connection::{AlignmentContext, CLIENT_PROTOCOL, RpcConnection},
     proto::{common::HaServiceStateProto, hdfs},
 };
 
@@ -114,6 +114,7 @@ impl ProxyConnection {
                         *c = Some(
                             RpcConnection::connect(
                                 &self.url,
+                                CLIENT_PROTOCOL,
                                 self.alignment_context.clone(),
                                 self.nameservice.as_deref(),
                                 self.effective_user.clone(),
@@ -170,6 +171,14 @@ pub(crate) struct NameServiceProxy {
 }
 
 impl NameServiceProxy {
+    /// The user this client acts as towards the NameNodes (wattswarm patch: short-circuit
+    /// reads ask a DataNode as the same user).
+    pub(crate) fn effective_user(&self) -> Option<String> {
+        self.proxy_connections
+            .first()
+            .and_then(|c| c.effective_user.clone())
+    }
+
     /// Creates a new proxy for a name service. If the URL contains a port,
     /// it is assumed to be for a single NameNode.
     pub(crate) fn new(
