@@ -48,9 +48,7 @@ fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
         fix(got.get_mut("rejects").unwrap(), &format!("{}/data/in/messy.csv", dfs.url));
         fix(want.get_mut("rejects").unwrap(), messy.to_str().unwrap());
         assert_eq!(got, want, "input {input}");
-        for f in files_under(&local).iter().filter(|f| f.starts_with("parquet/")) {
-            assert!(std::fs::read(back.join(f)).unwrap() == std::fs::read(local.join(f)).unwrap(), "{f} differs");
-        }
+        common::assert_same_parquet(&back, &local);
     }
 
     parquet_is_read_from_hdfs_in_windows(&dfs, dir.path());
@@ -209,11 +207,8 @@ fn short_circuit_reads_give_the_same_bytes_and_fall_back_to_tcp() {
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let parts: Vec<String> = files_under(&local).into_iter().filter(|f| f.starts_with("parquet/")).collect();
-    assert!(parts.len() > 3, "{parts:?}");
-    for f in &parts {
-        assert!(std::fs::read(from.join(f)).unwrap() == std::fs::read(local.join(f)).unwrap(), "{f} differs");
-    }
+    let parts = common::assert_same_parquet(&from, &local);
+    assert!(parts > 3, "{parts} Parquet files");
     let (mut got, mut want_results) = (comparable_results(&from), comparable_results(&local));
     got.remove("rejects");
     want_results.remove("rejects");

@@ -842,6 +842,16 @@ pub fn assert_same_files(got: &Path, want: &Path, store: &str) {
     }
 }
 
+/// Every Parquet file of the job in `want` (a local folder) is in `got` byte for byte;
+/// returns how many there are. For runs whose results differ only in the input's name.
+pub fn assert_same_parquet(got: &Path, want: &Path) -> usize {
+    let parts: Vec<String> = files_under(want).into_iter().filter(|f| f.starts_with("parquet/")).collect();
+    for f in &parts {
+        assert!(std::fs::read(got.join(f)).unwrap() == std::fs::read(want.join(f)).unwrap(), "{f} differs");
+    }
+    parts.len()
+}
+
 /// The stores' suites' input, in `dir`: 10 households × 60 days, clean (`clean.csv`) and
 /// made messy (`in/messy.csv`), and the messy file's run to the local `local/` with
 /// `args`, the reference the stores' runs are held to. Returns (clean, messy, local).

@@ -17,11 +17,9 @@ pub struct WorkerMetrics {
     pub chunk_progress_bytes: IntGauge,
     pub busy: IntGauge,
     pub store_write_seconds: HistogramVec,
-    /// Of `read_bytes`, those read from a DataNode's disk (HDFS short-circuit reads); kept by
-    /// the HDFS client, brought up to date at each scrape.
+    /// Of `read_bytes`, those read from a DataNode's disk (HDFS short-circuit reads): the
+    /// HDFS client counts them; brought up to date with each chunk's report, as the others.
     pub short_circuit_bytes: IntCounter,
-    /// Two scrapes at once must not both add the same bytes.
-    short_circuit_sync: std::sync::Mutex<()>,
 }
 
 /// Store write buckets, seconds: a local commit takes milliseconds, an HDFS file close
@@ -70,7 +68,6 @@ impl WorkerMetrics {
                 r,
                 IntCounter::new("hdfs_short_circuit_read_bytes_total", "Input bytes read from a DataNode's disk (HDFS short-circuit reads)."),
             ),
-            short_circuit_sync: Default::default(),
             registry,
         }
     }
@@ -82,6 +79,9 @@ impl WorkerMetrics {
         self.rejected_rows.inc_by(t.rejected);
         self.null_readings.inc_by(t.nulls);
         self.parquet_bytes.inc_by(r.parquet_bytes);
+        // One chunk at a time per worker: the only writer of this counter.
+        let read_locally = wattswarm_core::store::hdfs::short_circuit_read_bytes();
+        self.short_circuit_bytes.inc_by(read_locally.saturating_sub(self.short_circuit_bytes.get()));
         self.chunks.with_label_values(&["done"]).inc();
         self.chunk_seconds.observe(seconds);
         for (stage, s) in r.stages.by_name() {
@@ -96,9 +96,6 @@ impl WorkerMetrics {
 
     /// The text exposition format.
     pub fn render(&self) -> String {
-        let _one = self.short_circuit_sync.lock().expect("not poisoned");
-        let now = wattswarm_core::store::hdfs::short_circuit_read_bytes();
-        self.short_circuit_bytes.inc_by(now.saturating_sub(self.short_circuit_bytes.get()));
         render(&self.registry)
     }
 }

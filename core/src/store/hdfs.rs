@@ -337,6 +337,15 @@ fn read_extents(extents: &[hdfs_native::LocalExtent], buf: &mut [u8]) -> bool {
     true
 }
 
+/// An open HDFS file, read by ranges.
+struct HdfsReader {
+    reader: Arc<hdfs_native::file::FileReader>,
+    hdfs: Hdfs,
+    path: String,
+    /// The range [`HdfsReader::read_ahead`] asked for, being read on the I/O runtime.
+    ahead: Arc<Mutex<Option<Ahead>>>,
+}
+
 impl HdfsReader {
     /// With `short_circuit`, where the range is on this machine's disk: every block of it
     /// on a DataNode here that lets this user read its files (see [`HdfsOptions`]).
@@ -347,15 +356,6 @@ impl HdfsReader {
         let r = self.reader.clone();
         block_on(async move { r.local_extents(pos as usize, n).await })
     }
-}
-
-/// An open HDFS file, read by ranges.
-struct HdfsReader {
-    reader: Arc<hdfs_native::file::FileReader>,
-    hdfs: Hdfs,
-    path: String,
-    /// The range [`HdfsReader::read_ahead`] asked for, being read on the I/O runtime.
-    ahead: Arc<Mutex<Option<Ahead>>>,
 }
 
 /// Packets of a range read ahead that may wait for the reader, besides the client's own
