@@ -204,9 +204,13 @@ fn short_circuit_reads_give_the_same_bytes_and_fall_back_to_tcp() {
         .args(["run", "--input", &input, "--output", from.to_str().unwrap()])
         .args(args)
         .env("WATTSWARM_HDFS_SHORT_CIRCUIT", "true")
+        // The client logs each replica's paths it is given (and a warning if it gives up).
+        .env("RUST_LOG", "hdfs_native::hdfs::short_circuit=debug")
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let log = String::from_utf8_lossy(&st.stderr);
+    assert!(st.status.success(), "{log}");
+    assert!(log.contains("getBlockLocalPathInfo") && !log.contains("are off"), "the job read by short-circuit: {log}");
     let parts = common::assert_same_parquet(&from, &local);
     assert!(parts > 3, "{parts} Parquet files");
     let (mut got, mut want_results) = (comparable_results(&from), comparable_results(&local));
