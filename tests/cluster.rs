@@ -77,6 +77,10 @@ fn master_and_three_worker_processes_match_the_embedded_run() {
     promtool_check(&text, "master");
     assert_eq!(metric(&text, "wattswarm_job_progress_ratio"), 1.0);
     assert_eq!(metric(&text, "wattswarm_ingested_rows_total"), d.want["summary"]["rows"].as_f64().unwrap());
+    // Each worker commits a chunk while it parses the next, naming it in its next lease
+    // request: nothing was handed back or reported late.
+    assert_eq!(metric(&text, "wattswarm_chunks_retried_total"), 0.0);
+    assert_eq!(metric(&text, "wattswarm_stale_reports_total"), 0.0);
     let served: Vec<&Value> = j["workers"].as_array().unwrap().iter().filter(|w| w["chunks_done"].as_u64().unwrap() > 0).collect();
     assert!(served.len() >= 2, "the work was shared: {j}");
     // Workers leave by themselves once the job is done.

@@ -160,8 +160,8 @@ impl Rejects {
     }
 }
 
-/// Processes one chunk for one attempt by `worker`. `progress` receives input bytes as
-/// they are done.
+/// Processes one chunk for one attempt by `worker`: [`produce_chunk`], then
+/// [`Produced::commit`]. `progress` receives input bytes as they are done.
 pub fn process_chunk(
     job: &JobSpec,
     chunk: &ChunkSpec,
@@ -169,6 +169,50 @@ pub fn process_chunk(
     worker: &str,
     progress: &mut dyn FnMut(u64),
 ) -> Result<ChunkReport> {
+    produce_chunk(job, chunk, attempt, worker, progress)?.commit()
+}
+
+/// A chunk read, parsed and encoded, whose files are not yet finished: what
+/// [`produce_chunk`] leaves to [`Produced::commit`]. A worker commits one chunk while it
+/// parses the next, so the waits for the store (a DataNode's acknowledgement, the
+/// NameNode's `complete()`, the renames) overlap with work. It holds the part's last
+/// row group and the chunk's household-days: a few MB, one per worker.
+pub struct Produced {
+    chunk: u32,
+    attempt: u32,
+    tag: String,
+    started: Instant,
+    out: Output,
+    props: parquet::file::properties::WriterProperties,
+    writer: PartWriter,
+    parser: Parser,
+    agg: Aggregator,
+    rejects: Option<Rejects>,
+    sink: Option<Box<dyn RowSink>>,
+    read: crate::chunk::ReadStats,
+}
+
+impl Produced {
+    /// The chunk this is.
+    pub fn chunk(&self) -> u32 {
+        self.chunk
+    }
+
+    /// Its attempt.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+/// Reads, parses and encodes one chunk for one attempt by `worker`; its files are
+/// finished and committed by [`Produced::commit`].
+pub fn produce_chunk(
+    job: &JobSpec,
+    chunk: &ChunkSpec,
+    attempt: u32,
+    worker: &str,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Produced> {
     let tag = format!("{worker}.a{attempt}");
     let started = Instant::now();
     let out = &job.output;
@@ -242,62 +286,98 @@ pub fn process_chunk(
         out.discard(&rejects_rel, &tag);
         return Err(e);
     }
-
-    let write_started = Instant::now();
-    let encode_before_finish = writer.encode_nanos;
-    let part = writer.finish(&parser.dicts)?;
-    let parquet_bytes = part.bytes;
-    agg.totals.lines = read.lines;
-    agg.totals.input_bytes = read.bytes;
-    let (aggregate, days) = agg.finish(&parser.dicts)?;
-
-    let hd_rel = household_day_partial_name(chunk.id);
-    // Rows are stored before any file is committed: a committed part means stored rows.
-    let sunk = match sink {
-        Some(s) => s.finish()?,
-        None => SinkReport::default(),
-    };
-    let commit_started = Instant::now();
-    if out.exists(&part_rel)? {
-        // Another attempt committed this chunk (the part goes last, so all of it): this
-        // one is late, maybe after the job was sealed and `_state/` emptied, and must not
-        // put its partials back there.
-        drop(rejects);
-        out.discard(&rejects_rel, &tag);
-        out.discard(&part_rel, &tag);
-    } else {
-        // Every file is closed before the first commit: on HDFS the closes then overlap.
-        let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
-        let rejects = rejects.map(|r| r.out.close()).transpose()?;
-        out.commit(hd, &hd_rel)?;
-        if let Some(r) = rejects {
-            out.commit(r, &rejects_rel)?;
-        }
-        // The part goes last: once it is visible, everything it depends on is too.
-        out.commit(part, &part_rel)?;
-    }
-    let commit_seconds = commit_started.elapsed().as_secs_f64();
-
-    let total = started.elapsed().as_secs_f64();
-    let read_s = read.read_nanos as f64 / 1e9;
-    let encode = encode_before_finish as f64 / 1e9;
-    let write = write_started.elapsed().as_secs_f64();
-    Ok(ChunkReport {
+    Ok(Produced {
         chunk: chunk.id,
         attempt,
-        aggregate,
-        parquet_bytes,
-        rows_stored: sunk.stored,
-        sink_write_seconds: sunk.write_seconds,
-        commit_seconds,
-        seconds: total,
-        stages: StageSeconds {
-            read: read_s,
-            parse: (total - read_s - encode - write).max(0.0),
-            encode,
-            write,
-        },
+        tag,
+        started,
+        out: out.clone(),
+        props,
+        writer,
+        parser,
+        agg,
+        rejects,
+        sink,
+        read,
     })
+}
+
+impl Produced {
+    /// Finishes the chunk's files and commits them under names that depend only on the
+    /// chunk, the part last; a chunk another attempt committed first is dropped.
+    pub fn commit(self) -> Result<ChunkReport> {
+        let Produced {
+            chunk,
+            attempt,
+            tag,
+            started,
+            out,
+            props,
+            writer,
+            parser,
+            mut agg,
+            rejects,
+            sink,
+            read,
+        } = self;
+        let out = &out;
+        let (part_rel, rejects_rel) = (part_name(chunk), rejects_partial_name(chunk));
+        let write_started = Instant::now();
+        let encode_before_finish = writer.encode_nanos;
+        let part = writer.finish(&parser.dicts)?;
+        let parquet_bytes = part.bytes;
+        agg.totals.lines = read.lines;
+        agg.totals.input_bytes = read.bytes;
+        let (aggregate, days) = agg.finish(&parser.dicts)?;
+
+        let hd_rel = household_day_partial_name(chunk);
+        // Rows are stored before any file is committed: a committed part means stored rows.
+        let sunk = match sink {
+            Some(s) => s.finish()?,
+            None => SinkReport::default(),
+        };
+        let commit_started = Instant::now();
+        if out.exists(&part_rel)? {
+            // Another attempt committed this chunk (the part goes last, so all of it): this
+            // one is late, maybe after the job was sealed and `_state/` emptied, and must not
+            // put its partials back there.
+            drop(rejects);
+            out.discard(&rejects_rel, &tag);
+            out.discard(&part_rel, &tag);
+        } else {
+            // Every file is closed before the first commit: on HDFS the closes then overlap.
+            let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
+            let rejects = rejects.map(|r| r.out.close()).transpose()?;
+            out.commit(hd, &hd_rel)?;
+            if let Some(r) = rejects {
+                out.commit(r, &rejects_rel)?;
+            }
+            // The part goes last: once it is visible, everything it depends on is too.
+            out.commit(part, &part_rel)?;
+        }
+        let commit_seconds = commit_started.elapsed().as_secs_f64();
+
+        let total = started.elapsed().as_secs_f64();
+        let read_s = read.read_nanos as f64 / 1e9;
+        let encode = encode_before_finish as f64 / 1e9;
+        let write = write_started.elapsed().as_secs_f64();
+        Ok(ChunkReport {
+            chunk,
+            attempt,
+            aggregate,
+            parquet_bytes,
+            rows_stored: sunk.stored,
+            sink_write_seconds: sunk.write_seconds,
+            commit_seconds,
+            seconds: total,
+            stages: StageSeconds {
+                read: read_s,
+                parse: (total - read_s - encode - write).max(0.0),
+                encode,
+                write,
+            },
+        })
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,8 @@
 //! ```text
 //! worker                                    master
 //!   Register {worker, metrics_url}      ─▶  JobInfo
-//!   LeaseRequest {worker, job_id}       ─▶  LeaseReply: Work(Lease) | Wait | Finished
-//!   Heartbeat {…, chunk, bytes_done}    ─▶  HeartbeatReply {held}
+//!   LeaseRequest {worker, job_id, committing?}  ─▶  LeaseReply: Work(Lease) | Wait | Finished
+//!   Heartbeat {…, chunk, bytes_done, committing?} ─▶  HeartbeatReply {held}
 //!   Report {worker, job_id, outcome}    ─▶  () or ReportRefused (HTTP 400)
 //!   Leave {worker, job_id}              ─▶  ()
 //! ```
@@ -85,6 +85,10 @@ pub struct WorkerRef {
 pub struct LeaseRequest {
     #[serde(flatten)]
     pub from: WorkerRef,
+    /// The chunk this worker is still committing, if any: it keeps that lease, which a
+    /// worker asking again otherwise gives up, and reports it when its files are in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committing: Option<u32>,
 }
 
 impl Endpoint for LeaseRequest {
@@ -99,6 +103,9 @@ pub struct Heartbeat {
     pub from: WorkerRef,
     pub chunk: u32,
     pub bytes_done: u64,
+    /// The chunk this worker is still committing, if any: its lease is renewed too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committing: Option<u32>,
 }
 
 impl Endpoint for Heartbeat {
@@ -172,9 +179,16 @@ mod tests {
     #[test]
     fn bodies_keep_the_documented_shape() {
         let from = WorkerRef { worker: "w1".into(), job_id: "j".into() };
-        let hb = Heartbeat { from: from.clone(), chunk: 3, bytes_done: 9 };
+        let hb = Heartbeat { from: from.clone(), chunk: 3, bytes_done: 9, committing: None };
         assert_eq!(serde_json::to_string(&hb).unwrap(), r#"{"worker":"w1","job_id":"j","chunk":3,"bytes_done":9}"#);
-        assert_eq!(serde_json::to_string(&LeaseRequest { from: from.clone() }).unwrap(), r#"{"worker":"w1","job_id":"j"}"#);
+        assert_eq!(serde_json::to_string(&LeaseRequest { from: from.clone(), committing: None }).unwrap(), r#"{"worker":"w1","job_id":"j"}"#);
+        // A worker still committing a chunk names it; older bodies without it still parse.
+        let asking = LeaseRequest { from: from.clone(), committing: Some(2) };
+        let text = serde_json::to_string(&asking).unwrap();
+        assert_eq!(text, r#"{"worker":"w1","job_id":"j","committing":2}"#);
+        assert_eq!(serde_json::from_str::<LeaseRequest>(&text).unwrap(), asking);
+        let hb: Heartbeat = serde_json::from_str(r#"{"worker":"w1","job_id":"j","chunk":3,"bytes_done":9,"committing":2}"#).unwrap();
+        assert_eq!(hb.committing, Some(2));
         let failed = Report { from, outcome: ChunkOutcome::Failed { chunk: 1, attempt: 2, error: "disk full".into() } };
         let text = serde_json::to_string(&failed).unwrap();
         assert_eq!(text, r#"{"worker":"w1","job_id":"j","outcome":{"Failed":{"chunk":1,"attempt":2,"error":"disk full"}}}"#);

@@ -121,12 +121,13 @@ impl Coordinator {
         self.entries.is_empty()
     }
 
-    /// Hands the next pending chunk to `worker`. A worker holds one lease at a time: one
+    /// Hands the next pending chunk to `worker`. A worker works on one lease at a time: one
     /// that asks again has given up its chunk (a restarted process with the same id), so
-    /// that chunk goes back to the queue first.
-    pub fn lease(&mut self, worker: &str, now: Instant) -> LeaseReply {
+    /// that chunk goes back to the queue first; only the chunk it says it is still
+    /// `committing` (its files being closed while it parses the next) stays its own.
+    pub fn lease(&mut self, worker: &str, committing: Option<u32>, now: Instant) -> LeaseReply {
         self.expire(now);
-        self.release_worker(worker);
+        self.release_worker_but(worker, committing);
         match self.queue.pop_front() {
             Some(id) => {
                 let e = &mut self.entries[id as usize];
@@ -239,9 +240,14 @@ impl Coordinator {
 
     /// Hands back the leases of a worker that said it is leaving.
     pub fn release_worker(&mut self, worker: &str) -> Vec<u32> {
+        self.release_worker_but(worker, None)
+    }
+
+    /// [`Self::release_worker`], keeping `kept`.
+    fn release_worker_but(&mut self, worker: &str, kept: Option<u32>) -> Vec<u32> {
         let mut back = Vec::new();
         for e in &mut self.entries {
-            if matches!(&e.state, State::Running { worker: w, .. } if w == worker) {
+            if Some(e.spec.id) != kept && matches!(&e.state, State::Running { worker: w, .. } if w == worker) {
                 e.state = State::Pending;
                 back.push(e.spec.id);
             }
@@ -266,6 +272,13 @@ impl Coordinator {
     }
 
     /// Chunks currently leased, by worker.
+    /// Whether `worker` holds a lease on another chunk than `chunk`.
+    pub fn holds_other(&self, worker: &str, chunk: u32) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.spec.id != chunk && matches!(&e.state, State::Running { worker: w, .. } if w == worker))
+    }
+
     pub fn running(&self) -> HashMap<String, u32> {
         self.entries
             .iter()
@@ -325,13 +338,13 @@ mod tests {
     fn lease_complete_finish() {
         let t0 = Instant::now();
         let mut c = table(2);
-        let a = leased(c.lease("w1", t0));
-        let b = leased(c.lease("w2", t0));
-        assert_eq!(c.lease("w3", t0), LeaseReply::Wait);
+        let a = leased(c.lease("w1", None, t0));
+        let b = leased(c.lease("w2", None, t0));
+        assert_eq!(c.lease("w3", None, t0), LeaseReply::Wait);
         assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Accepted);
         assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Stale, "twice is stale");
         assert_eq!(c.complete(b.chunk.id, b.attempt), Accept::Accepted);
-        assert_eq!(c.lease("w1", t0), LeaseReply::Finished);
+        assert_eq!(c.lease("w1", None, t0), LeaseReply::Finished);
         assert_eq!(c.counts(), ChunkCounts { done: 2, ..Default::default() });
     }
 
@@ -339,10 +352,10 @@ mod tests {
     fn expired_lease_goes_to_another_worker_and_the_late_report_is_ignored() {
         let t0 = Instant::now();
         let mut c = table(1);
-        let first = leased(c.lease("w1", t0));
+        let first = leased(c.lease("w1", None, t0));
         assert!(c.heartbeat("w1", 0, t0 + Duration::from_secs(4)));
-        assert_eq!(c.lease("w2", t0 + Duration::from_secs(8)), LeaseReply::Wait, "renewed by the heartbeat");
-        let second = leased(c.lease("w2", t0 + Duration::from_secs(10)));
+        assert_eq!(c.lease("w2", None, t0 + Duration::from_secs(8)), LeaseReply::Wait, "renewed by the heartbeat");
+        let second = leased(c.lease("w2", None, t0 + Duration::from_secs(10)));
         assert_eq!((second.chunk.id, second.attempt), (0, 2));
         assert_eq!(c.expired, 1);
         assert!(!c.heartbeat("w1", 0, t0 + Duration::from_secs(10)));
@@ -352,28 +365,52 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_keeps_the_chunk_it_names_as_committing_and_no_other() {
+        let t0 = Instant::now();
+        let mut c = table(4);
+        let a = leased(c.lease("w1", None, t0));
+        let b = leased(c.lease("w1", Some(a.chunk.id), t0));
+        assert_ne!(a.chunk.id, b.chunk.id);
+        assert_eq!(c.counts().running, 2, "the committing chunk stays leased");
+        assert_eq!(c.holder(a.chunk.id), Some(("w1", a.attempt)));
+        assert!(c.heartbeat("w1", a.chunk.id, t0), "and can be renewed");
+        // Asking again naming only b: a goes back to the queue, first, as a new attempt.
+        let d = leased(c.lease("w1", Some(b.chunk.id), t0));
+        assert_eq!((d.chunk.id, d.attempt), (a.chunk.id, a.attempt + 1));
+        assert_eq!(c.holder(b.chunk.id), Some(("w1", b.attempt)));
+        assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Stale, "the first attempt's report is late");
+        // Naming another worker's chunk gives no claim on it.
+        let e = leased(c.lease("w2", Some(b.chunk.id), t0));
+        assert_ne!(e.chunk.id, b.chunk.id);
+        assert!(!c.heartbeat("w2", b.chunk.id, t0));
+        assert_eq!(c.holder(b.chunk.id), Some(("w1", b.attempt)));
+        // An expired committing lease goes back like any other.
+        assert!(c.expire(t0 + Duration::from_secs(60)).contains(&b.chunk.id));
+    }
+
+    #[test]
     fn a_worker_holds_one_lease_at_a_time() {
         let t0 = Instant::now();
         let mut c = table(3);
-        let a = leased(c.lease("w1", t0));
-        let b = leased(c.lease("w1", t0));
+        let a = leased(c.lease("w1", None, t0));
+        let b = leased(c.lease("w1", None, t0));
         assert_eq!(c.counts().running, 1, "asking again handed the first lease back");
         assert_eq!((b.chunk.id, b.attempt), (a.chunk.id, a.attempt + 1), "the handed-back chunk goes first, as a new attempt");
         assert_eq!(c.holder(b.chunk.id), Some(("w1", b.attempt)));
         assert_eq!(c.complete(a.chunk.id, a.attempt), Accept::Stale, "the first attempt's report is late");
-        assert_ne!(leased(c.lease("w2", t0)).chunk.id, a.chunk.id);
+        assert_ne!(leased(c.lease("w2", None, t0)).chunk.id, a.chunk.id);
     }
 
     #[test]
     fn a_chunk_being_saved_is_neither_leased_again_nor_expired_nor_done() {
         let t0 = Instant::now();
         let mut c = table(2);
-        let a = leased(c.lease("w1", t0));
+        let a = leased(c.lease("w1", None, t0));
         assert_eq!(c.saving(a.chunk.id, a.attempt + 1), Accept::Stale, "only the holder's attempt");
         assert_eq!(c.saving(a.chunk.id, a.attempt), Accept::Accepted);
         assert_eq!(c.holder(a.chunk.id), None, "no worker holds it");
         // Its worker leases again at once: it gets the other chunk, not this one back.
-        let b = leased(c.lease("w1", t0));
+        let b = leased(c.lease("w1", None, t0));
         assert_ne!(b.chunk.id, a.chunk.id);
         assert_eq!(c.expire(t0 + Duration::from_secs(60)), vec![b.chunk.id], "a save does not expire");
         assert_eq!(c.release_worker("w1"), Vec::<u32>::new());
@@ -389,9 +426,9 @@ mod tests {
     fn repeated_failure_exhausts_the_chunk() {
         let t0 = Instant::now();
         let mut c = table(1);
-        let a = leased(c.lease("w1", t0));
+        let a = leased(c.lease("w1", None, t0));
         assert_eq!(c.fail(0, a.attempt, "disk full".into()), Ok(Accept::Accepted));
-        let b = leased(c.lease("w1", t0));
+        let b = leased(c.lease("w1", None, t0));
         let e = c.fail(0, b.attempt, "disk full".into()).unwrap_err();
         assert_eq!((e.attempts, e.error.as_str()), (2, "disk full"));
         assert_eq!(c.counts().failed, 1);
@@ -401,7 +438,7 @@ mod tests {
     fn resumed_table_skips_done_chunks() {
         let chunks = table(3).chunks().cloned().collect();
         let mut c = Coordinator::new(chunks, &[0, 2], CoordinatorConfig::default());
-        assert_eq!(leased(c.lease("w", Instant::now())).chunk.id, 1);
-        assert_eq!(c.lease("w2", Instant::now()), LeaseReply::Wait);
+        assert_eq!(leased(c.lease("w", None, Instant::now())).chunk.id, 1);
+        assert_eq!(c.lease("w2", None, Instant::now()), LeaseReply::Wait);
     }
 }

@@ -120,10 +120,13 @@ pub fn seal(out: &Output, manifest: &Manifest) -> Result<(), JobError> {
 
 /// Removes a finished job's state and every writer's leftover.
 fn clean_up(out: &Output) -> Result<(), JobError> {
-    out.remove_where(|d, n| is_temp(n) || (d == STATE_DIR && own_file(d, n)))?;
-    if out.list(STATE_DIR)?.is_empty() {
+    let ours = |d: &str, n: &str| is_temp(n) || (d == STATE_DIR && own_file(d, n));
+    // `_state/` holding only wattswarm's files (the usual case) goes in one call rather
+    // than one per file: on a remote store each is a round trip.
+    if out.list(STATE_DIR)?.iter().all(|n| ours(STATE_DIR, n)) {
         out.remove_dir(STATE_DIR)?;
     }
+    out.remove_where(ours)?;
     Ok(())
 }
 

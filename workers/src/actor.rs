@@ -1,11 +1,13 @@
-//! The worker actor: lease → process on a blocking thread → report, until the job ends
-//! or the worker is asked to stop.
+//! The worker actor: lease → produce on a blocking thread → commit → report, until the
+//! job ends or the worker is asked to stop. A chunk's commit (closing and renaming its
+//! files: on HDFS mostly waits for the DataNode and the NameNode) runs while the next
+//! chunk is produced; its report still waits for the commit.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix::prelude::*;
-use wattswarm_core::process::{process_chunk, JobSpec};
+use wattswarm_core::process::{produce_chunk, ChunkReport, JobSpec, Produced};
 use wattswarm_core::protocol::{ChunkOutcome, Heartbeat, Lease, LeaseReply, LeaseRequest, Leave, Report, WorkerRef};
 use wattswarm_core::retry::{Policy, Retriable};
 
@@ -40,6 +42,8 @@ pub enum Ended {
 pub struct WorkerProgress {
     /// The chunk being processed, or `u32::MAX` when idle.
     pub chunk: AtomicU64,
+    /// The chunk whose files are being committed, or `u32::MAX`.
+    pub committing: AtomicU64,
     /// Input bytes done in that chunk.
     pub bytes: AtomicU64,
     /// Chunks this worker completed.
@@ -52,6 +56,7 @@ impl Default for WorkerProgress {
     fn default() -> Self {
         WorkerProgress {
             chunk: AtomicU64::new(IDLE),
+            committing: AtomicU64::new(IDLE),
             bytes: AtomicU64::new(0),
             chunks_done: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
@@ -59,8 +64,10 @@ impl Default for WorkerProgress {
     }
 }
 
-/// A worker. It owns no data between chunks: everything a chunk produces is committed to
-/// the output and reported before the next lease, so a worker can stop at any time.
+/// A worker. It owns no data between chunks but the one it is committing: everything a
+/// chunk produces is committed to the output and reported by the time the next one is
+/// produced, so a worker that stops loses at most the chunks it holds, which the master
+/// runs again.
 pub struct WorkerActor<S: LeaseSource> {
     /// This worker, in the job it joined.
     pub me: WorkerRef,
@@ -140,13 +147,21 @@ impl<S: LeaseSource> Actor for WorkerActor<S> {
         ctx.run_interval(self.heartbeat, |act, ctx| {
             let chunk = act.progress.chunk.load(Ordering::Relaxed);
             let bytes = act.progress.bytes.load(Ordering::Relaxed);
+            let committing = act.progress.committing.load(Ordering::Relaxed);
             if let Some(m) = &act.metrics {
                 m.chunk_progress_bytes.set(bytes as i64);
             }
+            // Both leases it holds are renewed: the chunk it produces and the one it commits.
+            let (chunk, bytes, committing) = match (chunk != IDLE, committing != IDLE) {
+                (true, true) => (chunk, bytes, Some(committing as u32)),
+                (true, false) => (chunk, bytes, None),
+                (false, true) => (committing, 0, None),
+                (false, false) => (IDLE, 0, None),
+            };
             if chunk != IDLE {
                 let source = act.source.clone();
                 let (worker, chunk) = (act.me.worker.clone(), chunk as u32);
-                let beat = Heartbeat { from: act.me.clone(), chunk, bytes_done: bytes };
+                let beat = Heartbeat { from: act.me.clone(), chunk, bytes_done: bytes, committing };
                 ctx.spawn(
                     async move {
                         match source.heartbeat(beat).await {
@@ -174,18 +189,48 @@ struct Loop<S> {
     idle: Duration,
 }
 
+/// A chunk whose files are being committed on a blocking thread.
+struct Committing {
+    chunk: u32,
+    attempt: u32,
+    task: tokio::task::JoinHandle<wattswarm_core::Result<ChunkReport>>,
+}
+
 impl<S: LeaseSource> Loop<S> {
     async fn run(self) -> Ended {
         let id = &self.me.worker;
         // A master that does not answer is waited for as long as it takes: it may be
         // restarting, and resumes the job where it was.
         let mut backoff = Policy::master(None).start();
-        while !self.progress.stopping.load(Ordering::Relaxed) {
-            match self.source.lease(LeaseRequest { from: self.me.clone() }).await {
+        let mut committing: Option<Committing> = None;
+        let ended = loop {
+            if self.progress.stopping.load(Ordering::Relaxed) {
+                break Ended::Stopped;
+            }
+            let asked = LeaseRequest { from: self.me.clone(), committing: committing.as_ref().map(|c| c.chunk) };
+            let reply = self.source.lease(asked).await;
+            // With no new chunk to overlap with, the one being committed is finished and
+            // reported first; then the master is asked again at once.
+            if !matches!(reply, Ok(LeaseReply::Work(_))) {
+                if let Some(c) = committing.take() {
+                    self.complete(c).await;
+                    continue;
+                }
+            }
+            match reply {
                 Ok(LeaseReply::Work(lease)) => {
                     backoff = Policy::master(None).start();
-                    let outcome = self.run_lease(lease).await;
-                    self.deliver(outcome).await;
+                    // The previous chunk is committed and reported while this one is produced.
+                    let previous = async {
+                        if let Some(c) = committing.take() {
+                            self.complete(c).await;
+                        }
+                    };
+                    let (produced, ()) = tokio::join!(self.produce(lease), previous);
+                    match produced {
+                        Ok(p) => committing = Some(self.commit(p)),
+                        Err(failed) => self.deliver(failed).await,
+                    }
                 }
                 Ok(LeaseReply::Wait) => tokio::time::sleep(self.idle).await,
                 Ok(LeaseReply::Finished) => return Ended::Finished,
@@ -201,11 +246,14 @@ impl<S: LeaseSource> Loop<S> {
                     }
                 },
             }
+        };
+        if let Some(c) = committing.take() {
+            self.complete(c).await;
         }
         if let Err(e) = self.source.leave(Leave { from: self.me.clone() }).await {
             tracing::warn!(worker = %id, "could not say goodbye: {e}");
         }
-        Ended::Stopped
+        ended
     }
 
     /// Sends a chunk's report, retrying a master that does not answer for at most
@@ -233,7 +281,8 @@ impl<S: LeaseSource> Loop<S> {
         }
     }
 
-    async fn run_lease(&self, lease: Lease) -> ChunkOutcome {
+    /// Reads, parses and encodes a leased chunk on a blocking thread.
+    async fn produce(&self, lease: Lease) -> Result<Produced, ChunkOutcome> {
         let (chunk, attempt) = (lease.chunk.id, lease.attempt);
         let p = &self.progress;
         p.bytes.store(0, Ordering::Relaxed);
@@ -242,9 +291,8 @@ impl<S: LeaseSource> Loop<S> {
             m.busy.set(1);
         }
         let (job, p2, id) = (self.job.clone(), p.clone(), self.me.worker.clone());
-        let started = Instant::now();
         let result = tokio::task::spawn_blocking(move || {
-            process_chunk(&job, &lease.chunk, lease.attempt, &id, &mut |b| {
+            produce_chunk(&job, &lease.chunk, lease.attempt, &id, &mut |b| {
                 p2.bytes.fetch_add(b, Ordering::Relaxed);
             })
         })
@@ -253,16 +301,32 @@ impl<S: LeaseSource> Loop<S> {
         if let Some(m) = &self.metrics {
             m.busy.set(0);
         }
-        let failed = |error: String| {
-            if let Some(m) = &self.metrics {
-                m.chunks.with_label_values(&["failed"]).inc();
-            }
-            tracing::warn!(worker = %self.me.worker, chunk, attempt, "chunk failed: {error}");
-            ChunkOutcome::Failed { chunk, attempt, error }
-        };
         match result {
+            Ok(Ok(produced)) => Ok(produced),
+            Ok(Err(e)) => Err(self.failed(chunk, attempt, e.to_string())),
+            Err(join) => Err(self.failed(chunk, attempt, format!("the chunk's thread panicked: {join}"))),
+        }
+    }
+
+    /// Starts committing a produced chunk's files on a blocking thread.
+    fn commit(&self, produced: Produced) -> Committing {
+        let (chunk, attempt) = (produced.chunk(), produced.attempt());
+        self.progress.committing.store(chunk as u64, Ordering::Relaxed);
+        Committing {
+            chunk,
+            attempt,
+            task: tokio::task::spawn_blocking(move || produced.commit()),
+        }
+    }
+
+    /// Waits for a chunk's commit, then reports the chunk.
+    async fn complete(&self, c: Committing) {
+        let result = c.task.await;
+        self.progress.committing.store(IDLE, Ordering::Relaxed);
+        let (chunk, attempt) = (c.chunk, c.attempt);
+        let outcome = match result {
             Ok(Ok(report)) => {
-                p.chunks_done.fetch_add(1, Ordering::Relaxed);
+                self.progress.chunks_done.fetch_add(1, Ordering::Relaxed);
                 let st = &report.stages;
                 tracing::debug!(
                     worker = %self.me.worker, chunk, attempt,
@@ -270,13 +334,22 @@ impl<S: LeaseSource> Loop<S> {
                     report.seconds, st.read, st.parse, st.encode, st.write, report.commit_seconds
                 );
                 if let Some(m) = &self.metrics {
-                    m.record(&report, started.elapsed().as_secs_f64());
+                    m.record(&report, report.seconds);
                 }
                 ChunkOutcome::Done(Box::new(report))
             }
-            Ok(Err(e)) => failed(e.to_string()),
-            Err(join) => failed(format!("the chunk's thread panicked: {join}")),
+            Ok(Err(e)) => self.failed(chunk, attempt, e.to_string()),
+            Err(join) => self.failed(chunk, attempt, format!("the chunk's thread panicked: {join}")),
+        };
+        self.deliver(outcome).await;
+    }
+
+    fn failed(&self, chunk: u32, attempt: u32, error: String) -> ChunkOutcome {
+        if let Some(m) = &self.metrics {
+            m.chunks.with_label_values(&["failed"]).inc();
         }
+        tracing::warn!(worker = %self.me.worker, chunk, attempt, "chunk failed: {error}");
+        ChunkOutcome::Failed { chunk, attempt, error }
     }
 }
 
@@ -327,6 +400,82 @@ mod tests {
         actix_rt::System::new().block_on(lp.deliver(outcome));
         let n = *calls.borrow();
         n
+    }
+
+    /// A master with a queue of chunks: what each lease request named as committing,
+    /// and which chunks were reported done, in order.
+    #[derive(Clone, Default)]
+    struct Queue {
+        leases: Rc<RefCell<Vec<Lease>>>,
+        asked: Rc<RefCell<Vec<Option<u32>>>>,
+        done: Rc<RefCell<Vec<u32>>>,
+        leased: Rc<RefCell<u32>>,
+    }
+
+    impl LeaseSource for Queue {
+        async fn lease(&self, r: LeaseRequest) -> Result<LeaseReply, LinkError> {
+            self.asked.borrow_mut().push(r.committing);
+            if self.leases.borrow().is_empty() {
+                // As the master: nothing to lease; finished once every chunk is reported.
+                let finished = self.done.borrow().len() as u32 == *self.leased.borrow();
+                return Ok(if finished { LeaseReply::Finished } else { LeaseReply::Wait });
+            }
+            *self.leased.borrow_mut() += 1;
+            Ok(LeaseReply::Work(self.leases.borrow_mut().remove(0)))
+        }
+        async fn heartbeat(&self, _: Heartbeat) -> Result<HeartbeatReply, LinkError> {
+            Ok(HeartbeatReply { held: true })
+        }
+        async fn report(&self, r: Report) -> Result<(), LinkError> {
+            match r.outcome {
+                ChunkOutcome::Done(report) => self.done.borrow_mut().push(report.chunk),
+                ChunkOutcome::Failed { error, .. } => panic!("a chunk failed: {error}"),
+            }
+            Ok(())
+        }
+        async fn leave(&self, _: Leave) -> Result<(), LinkError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_chunk_is_committed_while_the_next_is_produced_and_its_lease_kept_until_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("lcl.csv");
+        let mut text = format!("{}\n", wattswarm_core::layout::HEADER_SIX);
+        for h in 0..8 {
+            for slot in 0..20 {
+                text.push_str(&format!("MAC{h:06},Std,2013-01-01 {:02}:{:02}:00.0000000, 0.{slot:03} ,ACORN-A,Affluent\n", slot / 2, 30 * (slot % 2)));
+            }
+        }
+        std::fs::write(&csv, text).unwrap();
+        let input = wattswarm_core::input::resolve(csv.to_str().unwrap(), None).unwrap();
+        let chunks = wattswarm_core::chunk::plan(&input.files, 2048);
+        assert!(chunks.len() >= 3, "several chunks: {}", chunks.len());
+        let output = Output::local(dir.path().join("out"));
+        output.prepare().unwrap();
+        let master = Queue::default();
+        *master.leases.borrow_mut() = chunks.iter().map(|c| Lease { chunk: c.clone(), attempt: 1 }).collect();
+        let lp = Loop {
+            me: WorkerRef { worker: "w1".into(), job_id: "j".into() },
+            source: master.clone(),
+            job: Arc::new(JobSpec { output: output.clone(), households: None, settings: Default::default(), rows: None }),
+            progress: Arc::new(WorkerProgress::default()),
+            metrics: None,
+            idle: Duration::from_millis(1),
+        };
+        assert_eq!(actix_rt::System::new().block_on(lp.run()), Ended::Finished);
+        let ids: Vec<u32> = chunks.iter().map(|c| c.id).collect();
+        // Each request after the first names the chunk still being committed; the last one
+        // is committed and reported once nothing is left to lease, then the worker asks again.
+        let mut want: Vec<Option<u32>> = vec![None];
+        want.extend(ids.iter().map(|&c| Some(c)));
+        want.push(None);
+        assert_eq!(*master.asked.borrow(), want);
+        assert_eq!(*master.done.borrow(), ids, "every chunk reported once, in order");
+        for c in &ids {
+            assert!(output.exists(&wattswarm_core::storage::part_name(*c)).unwrap(), "part {c} committed");
+        }
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl WorkerMetrics {
         self.rejected_rows.inc_by(t.rejected);
         self.null_readings.inc_by(t.nulls);
         self.parquet_bytes.inc_by(r.parquet_bytes);
-        // One chunk at a time per worker: the only writer of this counter.
+        // Only the worker's loop records, one report at a time: the only writer of this counter.
         let read_locally = wattswarm_core::store::hdfs::short_circuit_read_bytes();
         self.short_circuit_bytes.inc_by(read_locally.saturating_sub(self.short_circuit_bytes.get()));
         self.chunks.with_label_values(&["done"]).inc();

@@ -304,7 +304,7 @@ impl Handler<LeaseRequest> for MasterActor {
             return MessageResult(reply);
         }
         self.expire_leases();
-        let reply = self.coord.lease(worker, Instant::now());
+        let reply = self.coord.lease(worker, msg.committing, Instant::now());
         let w = self.seen(worker);
         w.bytes = 0;
         w.chunk_started = matches!(reply, LeaseReply::Work(_)).then(Instant::now);
@@ -317,7 +317,11 @@ impl Handler<Heartbeat> for MasterActor {
     type Result = MessageResult<Heartbeat>;
 
     fn handle(&mut self, msg: Heartbeat, _: &mut Context<Self>) -> Self::Result {
-        let held = self.coord.heartbeat(&msg.from.worker, msg.chunk, Instant::now());
+        let now = Instant::now();
+        let held = self.coord.heartbeat(&msg.from.worker, msg.chunk, now);
+        if let Some(c) = msg.committing {
+            self.coord.heartbeat(&msg.from.worker, c, now);
+        }
         let w = self.seen(&msg.from.worker);
         if held {
             w.bytes = msg.bytes_done;

@@ -114,9 +114,18 @@ impl Handler<Report> for MasterActor {
 
     fn handle(&mut self, msg: Report, ctx: &mut Context<Self>) -> Self::Result {
         let worker = msg.from.worker;
+        // A worker reports a chunk it committed while it parses the next: that one's
+        // progress stays.
+        let reported = match &msg.outcome {
+            ChunkOutcome::Done(r) => r.chunk,
+            ChunkOutcome::Failed { chunk, .. } => *chunk,
+        };
+        let busy = self.coord.holds_other(&worker, reported);
         let w = self.seen(&worker);
-        w.bytes = 0;
-        w.chunk_started = None;
+        if !busy {
+            w.bytes = 0;
+            w.chunk_started = None;
+        }
         let taken = self.take_report(&worker, msg.outcome, ctx);
         if let Err(e) = &taken {
             tracing::warn!(worker = %worker, "report refused: {e}");
