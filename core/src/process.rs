@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::layout::Households;
 use crate::parquet_out::{properties, write_household_day_partial, PartWriter};
 use crate::parse::{Line, Parser, Reason, Row};
-use crate::storage::{household_day_partial_name, part_name, rejects_partial_name, FileWriter, Output};
+use crate::storage::{household_day_partial_name, part_name, rejects_partial_name, FileWriter, Output, Written};
 
 /// Tuning knobs of the chunk pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,24 +172,31 @@ pub fn process_chunk(
     produce_chunk(job, chunk, attempt, worker, progress)?.commit()
 }
 
-/// A chunk read, parsed and encoded, whose files are not yet finished: what
-/// [`produce_chunk`] leaves to [`Produced::commit`]. A worker commits one chunk while it
-/// parses the next, so the waits for the store (a DataNode's acknowledgement, the
-/// NameNode's `complete()`, the renames) overlap with work. It holds the part's last
-/// row group and the chunk's household-days: a few MB, one per worker.
+/// A chunk read, parsed and encoded, its files written and closing but not committed:
+/// what [`produce_chunk`] leaves to [`Produced::commit`]. A worker commits one chunk while
+/// it produces the next, so the waits for the store (the rows' inserts, a DataNode's
+/// acknowledgement, the NameNode's `complete()`, the renames) overlap with work. It holds
+/// no buffers: those are freed on the thread that filled them.
 pub struct Produced {
     chunk: u32,
     attempt: u32,
-    tag: String,
     started: Instant,
+    write_started: Instant,
     out: Output,
-    props: parquet::file::properties::WriterProperties,
-    writer: PartWriter,
-    parser: Parser,
-    agg: Aggregator,
-    rejects: Option<Rejects>,
+    /// `None` when another attempt had committed the chunk: nothing to commit.
+    files: Option<ChunkFiles>,
+    aggregate: ChunkAggregate,
+    parquet_bytes: u64,
     sink: Option<Box<dyn RowSink>>,
-    read: crate::chunk::ReadStats,
+    read_nanos: u64,
+    encode_nanos: u64,
+}
+
+/// A chunk's closing files.
+struct ChunkFiles {
+    part: Written,
+    household_days: Written,
+    rejects: Option<Written>,
 }
 
 impl Produced {
@@ -286,86 +293,74 @@ pub fn produce_chunk(
         out.discard(&rejects_rel, &tag);
         return Err(e);
     }
+    let write_started = Instant::now();
+    let encode_nanos = writer.encode_nanos;
+    let part = writer.finish(&parser.dicts)?;
+    let parquet_bytes = part.bytes;
+    agg.totals.lines = read.lines;
+    agg.totals.input_bytes = read.bytes;
+    let (aggregate, days) = agg.finish(&parser.dicts)?;
+    let files = if out.exists(&part_rel)? {
+        // Another attempt committed this chunk (the part goes last, so all of it): this
+        // one is late, maybe after the job was sealed and `_state/` emptied, and must not
+        // put its partials back there.
+        drop(rejects);
+        out.discard(&rejects_rel, &tag);
+        out.discard(&part_rel, &tag);
+        None
+    } else {
+        // Every file is closed before the first commit: on HDFS the closes then overlap.
+        let hd_rel = household_day_partial_name(chunk.id);
+        let household_days = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
+        let rejects = rejects.map(|r| r.out.close()).transpose()?;
+        Some(ChunkFiles { part, household_days, rejects })
+    };
     Ok(Produced {
         chunk: chunk.id,
         attempt,
-        tag,
         started,
+        write_started,
         out: out.clone(),
-        props,
-        writer,
-        parser,
-        agg,
-        rejects,
+        files,
+        aggregate,
+        parquet_bytes,
         sink,
-        read,
+        read_nanos: read.read_nanos,
+        encode_nanos,
     })
 }
 
 impl Produced {
-    /// Finishes the chunk's files and commits them under names that depend only on the
-    /// chunk, the part last; a chunk another attempt committed first is dropped.
+    /// Waits for the chunk's rows to be stored and its files to be closed, then commits
+    /// the files under names that depend only on the chunk, the part last.
     pub fn commit(self) -> Result<ChunkReport> {
-        let Produced {
-            chunk,
-            attempt,
-            tag,
-            started,
-            out,
-            props,
-            writer,
-            parser,
-            mut agg,
-            rejects,
-            sink,
-            read,
-        } = self;
-        let out = &out;
-        let (part_rel, rejects_rel) = (part_name(chunk), rejects_partial_name(chunk));
-        let write_started = Instant::now();
-        let encode_before_finish = writer.encode_nanos;
-        let part = writer.finish(&parser.dicts)?;
-        let parquet_bytes = part.bytes;
-        agg.totals.lines = read.lines;
-        agg.totals.input_bytes = read.bytes;
-        let (aggregate, days) = agg.finish(&parser.dicts)?;
-
-        let hd_rel = household_day_partial_name(chunk);
+        let chunk = self.chunk;
         // Rows are stored before any file is committed: a committed part means stored rows.
-        let sunk = match sink {
+        let sunk = match self.sink {
             Some(s) => s.finish()?,
             None => SinkReport::default(),
         };
         let commit_started = Instant::now();
-        if out.exists(&part_rel)? {
-            // Another attempt committed this chunk (the part goes last, so all of it): this
-            // one is late, maybe after the job was sealed and `_state/` emptied, and must not
-            // put its partials back there.
-            drop(rejects);
-            out.discard(&rejects_rel, &tag);
-            out.discard(&part_rel, &tag);
-        } else {
-            // Every file is closed before the first commit: on HDFS the closes then overlap.
-            let hd = write_household_day_partial(out.create(&hd_rel, &tag)?, &days, props)?;
-            let rejects = rejects.map(|r| r.out.close()).transpose()?;
-            out.commit(hd, &hd_rel)?;
-            if let Some(r) = rejects {
-                out.commit(r, &rejects_rel)?;
+        if let Some(f) = self.files {
+            let out = &self.out;
+            out.commit(f.household_days, &household_day_partial_name(chunk))?;
+            if let Some(r) = f.rejects {
+                out.commit(r, &rejects_partial_name(chunk))?;
             }
             // The part goes last: once it is visible, everything it depends on is too.
-            out.commit(part, &part_rel)?;
+            out.commit(f.part, &part_name(chunk))?;
         }
         let commit_seconds = commit_started.elapsed().as_secs_f64();
 
-        let total = started.elapsed().as_secs_f64();
-        let read_s = read.read_nanos as f64 / 1e9;
-        let encode = encode_before_finish as f64 / 1e9;
-        let write = write_started.elapsed().as_secs_f64();
+        let total = self.started.elapsed().as_secs_f64();
+        let read_s = self.read_nanos as f64 / 1e9;
+        let encode = self.encode_nanos as f64 / 1e9;
+        let write = self.write_started.elapsed().as_secs_f64();
         Ok(ChunkReport {
             chunk,
-            attempt,
-            aggregate,
-            parquet_bytes,
+            attempt: self.attempt,
+            aggregate: self.aggregate,
+            parquet_bytes: self.parquet_bytes,
             rows_stored: sunk.stored,
             sink_write_seconds: sunk.write_seconds,
             commit_seconds,

@@ -189,11 +189,11 @@ struct Loop<S> {
     idle: Duration,
 }
 
-/// A chunk whose files are being committed on a blocking thread.
+/// A chunk whose files are being committed on a thread of its own.
 struct Committing {
     chunk: u32,
     attempt: u32,
-    task: tokio::task::JoinHandle<wattswarm_core::Result<ChunkReport>>,
+    done: tokio::sync::oneshot::Receiver<wattswarm_core::Result<ChunkReport>>,
 }
 
 impl<S: LeaseSource> Loop<S> {
@@ -308,20 +308,25 @@ impl<S: LeaseSource> Loop<S> {
         }
     }
 
-    /// Starts committing a produced chunk's files on a blocking thread.
+    /// Starts committing a produced chunk's files. A commit waits (for the store) and
+    /// allocates little, so it gets a short-lived thread of its own rather than one of the
+    /// blocking pool's: there it made the pool grow, each thread that went on to produce a
+    /// chunk kept a malloc arena as large as a chunk's buffers, and the 11 GB run's peak
+    /// grew by 30-40 MB.
     fn commit(&self, produced: Produced) -> Committing {
         let (chunk, attempt) = (produced.chunk(), produced.attempt());
         self.progress.committing.store(chunk as u64, Ordering::Relaxed);
-        Committing {
-            chunk,
-            attempt,
-            task: tokio::task::spawn_blocking(move || produced.commit()),
-        }
+        let (tx, done) = tokio::sync::oneshot::channel();
+        // Should the thread not start, `done` reports the chunk failed and it runs again.
+        let _ = std::thread::Builder::new().name(format!("commit-{chunk}")).spawn(move || {
+            let _ = tx.send(produced.commit());
+        });
+        Committing { chunk, attempt, done }
     }
 
     /// Waits for a chunk's commit, then reports the chunk.
     async fn complete(&self, c: Committing) {
-        let result = c.task.await;
+        let result = c.done.await;
         self.progress.committing.store(IDLE, Ordering::Relaxed);
         let (chunk, attempt) = (c.chunk, c.attempt);
         let outcome = match result {
@@ -339,7 +344,7 @@ impl<S: LeaseSource> Loop<S> {
                 ChunkOutcome::Done(Box::new(report))
             }
             Ok(Err(e)) => self.failed(chunk, attempt, e.to_string()),
-            Err(join) => self.failed(chunk, attempt, format!("the chunk's thread panicked: {join}")),
+            Err(_) => self.failed(chunk, attempt, "the thread committing the chunk ended without an answer (panicked or did not start)".into()),
         };
         self.deliver(outcome).await;
     }
