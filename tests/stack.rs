@@ -128,9 +128,15 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// Every dashboard query has data for the run. The master publishes the answers (and the
+/// job's end) as the job ends, and Prometheus scrapes every 5 s: what a test does after the
+/// job may take less than that, so the queries get a few scrapes' time.
 fn assert_dashboards_have_data(prefix: &[&str], from: u64) {
-    let empty: Vec<String> = dashboard_exprs().into_iter().filter(|e| prom_range(prefix, e, from).is_empty()).collect();
-    assert!(empty.is_empty(), "dashboard queries without data after the run: {empty:#?}");
+    let exprs = dashboard_exprs();
+    let empty = || -> Vec<&String> { exprs.iter().filter(|e| prom_range(prefix, e, from).is_empty()).collect() };
+    until(Duration::from_secs(60), Duration::from_secs(2), || empty().is_empty().then_some(()), || {
+        format!("dashboard queries without data a minute after the run: {:#?}", empty())
+    });
 }
 
 fn unix_now() -> u64 {
@@ -337,9 +343,26 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     // WORKERS=3 (the file's `scale:`), no --scale: what a plain `up -d` keeps.
     ok(&mut p.cmd(&["up", "-d"]));
 
+    // Prometheus finds a new worker 5-15 s after it starts (DNS refresh, target update,
+    // scrape offset, 5 s each), and this job's chunks take about 15 s: the master is
+    // frozen (`docker pause`) until Prometheus has scraped all three workers, so that one
+    // of them can be killed after that and before the job ends, however fast the job
+    // gets. The workers wait for it as for a master that restarts.
+    let master = p.container("master");
+    docker(&["pause", &master]);
+    let prom = p.container("prometheus");
+    let scraped = || -> BTreeSet<String> {
+        prom_range(&["docker", "exec", &prom], "wattswarm_worker_busy_chunks", started)
+            .iter()
+            .filter_map(|s| s["metric"]["worker"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let all_three = || (scraped().len() >= 3).then_some(());
+    until(Duration::from_secs(300), Duration::from_secs(1), all_three, || format!("Prometheus scraped {:?}, not three workers", scraped()));
+    docker(&["unpause", &master]);
+
     // With no CSV in the data folder, generate wrote the demo file into its own volume
     // (never into the user's folder), and the master reads that.
-    let master = p.container("master");
     let input = r.demo_from(&master);
     assert_eq!(std::fs::read_dir(r.data()).unwrap().count(), 0, "nothing was written into the user's data folder");
     assert!(p.service_logs("master").contains("reading the generated demo data in /demo"), "{}", p.service_logs("master"));
@@ -348,20 +371,20 @@ fn compose_three_workers_one_killed_mid_job_match_an_embedded_run() {
     // has scraped it: every replica, the killed one too, must reach the dashboards. The
     // worker is picked in the status read right before the kill (Prometheus is asked
     // first), so that it has no time to hand its chunk in.
-    let prom = p.container("prometheus");
-    let scraped = || -> BTreeSet<String> {
-        prom_range(&["docker", "exec", &prom], "wattswarm_worker_busy_chunks", started)
-            .iter()
-            .filter_map(|s| s["metric"]["worker"].as_str().map(str::to_owned))
-            .collect()
-    };
+    // What each poll saw, when it changed: the failure message says which condition never held.
+    let mut seen_log: Vec<String> = Vec::new();
     let busy_and_scraped = || {
         let seen_by_prometheus = scraped();
         let st = p.status()?;
-        assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}");
         let pending = st["chunks"]["pending"].as_u64().unwrap();
-        let victim = st["workers"].as_array().unwrap().iter().find(|w| !w["chunk"].is_null() && seen_by_prometheus.contains(w["id"].as_str().unwrap()));
-        victim.filter(|_| pending > 0).map(|w| w["id"].as_str().unwrap().to_owned())
+        let busy: Vec<&str> = st["workers"].as_array().unwrap().iter().filter(|w| !w["chunk"].is_null()).map(|w| w["id"].as_str().unwrap()).collect();
+        let line = format!("phase {}, pending {pending}, busy {busy:?}, scraped {seen_by_prometheus:?}", st["phase"]);
+        if seen_log.last().map(|l| &l[l.find(' ').unwrap() + 1..]) != Some(line.as_str()) {
+            seen_log.push(format!("{}s {line}", unix_now() - started));
+        }
+        assert_ne!(st["phase"], "done", "the job ended before a worker could be killed: {st}\nwhat the polls saw:\n{}", seen_log.join("\n"));
+        let victim = busy.into_iter().find(|w| seen_by_prometheus.contains(*w));
+        victim.filter(|_| pending > 0).map(str::to_owned)
     };
     let killed = until(Duration::from_secs(300), Duration::from_millis(200), busy_and_scraped, || format!("no worker got busy: {:?}", p.status()));
     // A worker's id is <hostname>-<pid>; the hostname is its container's id.
