@@ -326,10 +326,10 @@ fn assert_notebooks_agree(p: &Project, want: &Path) {
     assert!(pngs >= 6, "{pngs} plots kept in {}", kept.display());
 }
 
-/// 414,102 rows, 28.1 MB (seed 1), in 1 MiB chunks: a job of 27 chunks that runs long enough
-/// (MongoDB readings) to kill a worker in it after Prometheus has found and scraped every
-/// worker (DNS refresh and scrape every 5 s). Half of that (13 chunks) once ended in about
-/// 20 s, before any busy worker had been scraped. The whole period (829 days), so that the
+/// 414,102 rows, 28.1 MB (seed 1), in 1 MiB chunks: a job of 27 chunks, enough for three
+/// workers to share and for one to be killed in the middle (its chunks took 13-15 s with
+/// MongoDB readings in 2026-12; the compose test holds the master until Prometheus has
+/// scraped every worker, which took 15-20 s). The whole period (829 days), so that the
 /// results dashboard's 2012 and 2013 panels have Std and ToU households to show.
 const HOUSEHOLDS: &str = "15";
 const DAYS: &str = "829";
