@@ -271,7 +271,6 @@ impl Coordinator {
         c
     }
 
-    /// Chunks currently leased, by worker.
     /// Whether `worker` holds a lease on another chunk than `chunk`.
     pub fn holds_other(&self, worker: &str, chunk: u32) -> bool {
         self.entries
@@ -279,6 +278,8 @@ impl Coordinator {
             .any(|e| e.spec.id != chunk && matches!(&e.state, State::Running { worker: w, .. } if w == worker))
     }
 
+    /// Chunks currently leased, one by worker: a worker that commits one chunk while it
+    /// produces the next holds two, and the higher-numbered one is given.
     pub fn running(&self) -> HashMap<String, u32> {
         self.entries
             .iter()
