@@ -199,18 +199,6 @@ struct ChunkFiles {
     rejects: Option<Written>,
 }
 
-impl Produced {
-    /// The chunk this is.
-    pub fn chunk(&self) -> u32 {
-        self.chunk
-    }
-
-    /// Its attempt.
-    pub fn attempt(&self) -> u32 {
-        self.attempt
-    }
-}
-
 /// Reads, parses and encodes one chunk for one attempt by `worker`; its files are
 /// finished and committed by [`Produced::commit`].
 pub fn produce_chunk(
@@ -331,6 +319,16 @@ pub fn produce_chunk(
 }
 
 impl Produced {
+    /// The chunk this is.
+    pub fn chunk(&self) -> u32 {
+        self.chunk
+    }
+
+    /// Its attempt.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
     /// Waits for the chunk's rows to be stored and its files to be closed, then commits
     /// the files under names that depend only on the chunk, the part last.
     pub fn commit(self) -> Result<ChunkReport> {

@@ -127,6 +127,16 @@ pub enum ChunkOutcome {
     Failed { chunk: u32, attempt: u32, error: String },
 }
 
+impl ChunkOutcome {
+    /// The chunk this outcome is of.
+    pub fn chunk(&self) -> u32 {
+        match self {
+            ChunkOutcome::Done(r) => r.chunk,
+            ChunkOutcome::Failed { chunk, .. } => *chunk,
+        }
+    }
+}
+
 /// A worker reports a chunk it held.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Message)]
 #[rtype(result = "Result<(), ReportRefused>")]

@@ -151,12 +151,12 @@ impl<S: LeaseSource> Actor for WorkerActor<S> {
             if let Some(m) = &act.metrics {
                 m.chunk_progress_bytes.set(bytes as i64);
             }
-            // Both leases it holds are renewed: the chunk it produces and the one it commits.
-            let (chunk, bytes, committing) = match (chunk != IDLE, committing != IDLE) {
-                (true, true) => (chunk, bytes, Some(committing as u32)),
-                (true, false) => (chunk, bytes, None),
-                (false, true) => (committing, 0, None),
-                (false, false) => (IDLE, 0, None),
+            // Both leases it holds are renewed: the chunk it produces and the one it commits
+            // (alone, between two chunks, as the heartbeat's chunk).
+            let (chunk, bytes, committing) = if chunk != IDLE {
+                (chunk, bytes, (committing != IDLE).then_some(committing as u32))
+            } else {
+                (committing, 0, None)
             };
             if chunk != IDLE {
                 let source = act.source.clone();
@@ -310,9 +310,10 @@ impl<S: LeaseSource> Loop<S> {
 
     /// Starts committing a produced chunk's files. A commit waits (for the store) and
     /// allocates little, so it gets a short-lived thread of its own rather than one of the
-    /// blocking pool's: there it made the pool grow, each thread that went on to produce a
-    /// chunk kept a malloc arena as large as a chunk's buffers, and the 11 GB run's peak
-    /// grew by 30-40 MB.
+    /// blocking pool's, which would grow, and each pool thread that went on to produce a
+    /// chunk would keep a malloc arena as large as a chunk's buffers. (With the whole end
+    /// of a chunk on the pool, e5504be, the 11 GB run's peak went from 162-169 MB to
+    /// 242-249 MB; this form was measured at 165-186 MB, BENCHMARKS.md.)
     fn commit(&self, produced: Produced) -> Committing {
         let (chunk, attempt) = (produced.chunk(), produced.attempt());
         self.progress.committing.store(chunk as u64, Ordering::Relaxed);

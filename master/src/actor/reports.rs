@@ -116,11 +116,7 @@ impl Handler<Report> for MasterActor {
         let worker = msg.from.worker;
         // A worker reports a chunk it committed while it parses the next: that one's
         // progress stays.
-        let reported = match &msg.outcome {
-            ChunkOutcome::Done(r) => r.chunk,
-            ChunkOutcome::Failed { chunk, .. } => *chunk,
-        };
-        let busy = self.coord.holds_other(&worker, reported);
+        let busy = self.coord.holds_other(&worker, msg.outcome.chunk());
         let w = self.seen(&worker);
         if !busy {
             w.bytes = 0;
