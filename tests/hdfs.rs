@@ -52,6 +52,7 @@ fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
     }
 
     parquet_is_read_from_hdfs_in_windows(&dfs, dir.path());
+    a_write_that_fails_after_close_returned_fails_its_commit(&dfs);
     let at = wattswarm_core::store::Location::parse(&format!("{}/rule", dfs.url)).unwrap();
     common::the_commit_rule_holds(&wattswarm_core::storage::Output::open(&at, &Default::default()).unwrap());
     assert_eq!(dfs.list("/rule/parquet").len(), 2, "what Hadoop's own client sees: {:?}", dfs.list("/rule/parquet"));
@@ -104,6 +105,29 @@ fn parquet_is_read_from_hdfs_in_windows(dfs: &MiniDfs, dir: &Path) {
     );
     let past = reader.bytes(len - 2, 5).unwrap_err().to_string();
     assert!(past.contains("past the end"), "{past}");
+}
+
+/// A file's last bytes go to the DataNode after `close` has returned, with the close (so a
+/// worker parses its next chunk meanwhile): a failure there must fail the commit, name the
+/// file, and publish nothing.
+fn a_write_that_fails_after_close_returned_fails_its_commit(dfs: &MiniDfs) {
+    use std::io::Write;
+    use wattswarm_core::storage::Output;
+    use wattswarm_core::store::Location;
+
+    let out = Output::open(&Location::parse(&format!("{}/lost", dfs.url)).unwrap(), &Default::default()).unwrap();
+    out.prepare().unwrap();
+    let rel = "parquet/part-00000.parquet";
+    let mut w = out.create(rel, "w1.a0").unwrap();
+    w.write_all(&vec![7u8; 300_000]).unwrap();
+    // The file goes away while its bytes are still in the writer (Hadoop's own client).
+    dfs.fs(&["-rm", "-r", "-skipTrash", &format!("{}/lost/parquet", dfs.url)]);
+    let e = match w.close() {
+        Err(e) => e.to_string(),
+        Ok(written) => out.commit(written, rel).expect_err("a commit of a file whose bytes were never stored").to_string(),
+    };
+    assert!(e.contains("/lost/parquet/") && e.contains("cannot"), "the error names the file: {e}");
+    assert!(!out.exists(rel).unwrap(), "nothing published");
 }
 
 #[test]

@@ -267,6 +267,27 @@ impl Output {
         Ok(WindowedReader::new(self.store.open(&self.path(rel))?))
     }
 
+    /// Opens several committed Parquet files side by side, each with its footer's window
+    /// already fetched. On a remote store an open is a round trip or two (on HDFS the
+    /// NameNode's block locations, then a DataNode's bytes): the household-day merge of a
+    /// 1 GB job opened its 8 partials one after another in 33-45 ms on HDFS, against
+    /// 1-2 ms locally. Only the fetching runs on the extra threads; the caller decodes.
+    pub fn open_parquet_all(&self, rels: &[String]) -> Result<Vec<ParquetSource>> {
+        std::thread::scope(|s| {
+            let opening: Vec<_> = rels
+                .iter()
+                .map(|rel| {
+                    s.spawn(move || {
+                        let file = self.open_parquet(rel)?;
+                        file.fetch_footer()?;
+                        Ok(file)
+                    })
+                })
+                .collect();
+            opening.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+        })
+    }
+
     /// The names in folder `rel`, sorted; empty if it does not exist.
     pub fn list(&self, rel: &str) -> Result<Vec<String>> {
         let mut names: Vec<String> = self.store.list(&self.path(rel))?.into_iter().map(|m| m.name).collect();
@@ -372,5 +393,26 @@ mod tests {
         out.write_atomic("results/x.json", b"2").unwrap();
         assert_eq!(out.read("results/x.json").unwrap().unwrap(), b"2");
         assert!(out.read("results/none").unwrap().is_none());
+    }
+
+    #[test]
+    fn files_opened_side_by_side_come_back_in_order_and_a_missing_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Output::local(dir.path());
+        out.prepare().unwrap();
+        let rels: Vec<String> = (0..5).map(|i| format!("{STATE_DIR}/f{i}")).collect();
+        for (i, rel) in rels.iter().enumerate() {
+            out.write_atomic(rel, &vec![i as u8; 10 + i * 1000]).unwrap();
+        }
+        let files = out.open_parquet_all(&rels).unwrap();
+        for (i, f) in files.iter().enumerate() {
+            assert_eq!(f.len(), 10 + i as u64 * 1000, "file {i}");
+            assert_eq!(f.bytes(0, 10).unwrap(), vec![i as u8; 10], "file {i}");
+        }
+        assert_eq!(files.iter().map(|f| f.requests()).collect::<Vec<_>>(), [1; 5], "the footer's window, fetched, served the reads");
+        let mut missing = rels.clone();
+        missing.insert(2, format!("{STATE_DIR}/gone"));
+        let e = out.open_parquet_all(&missing).err().expect("a missing file").to_string();
+        assert!(e.contains("gone"), "{e}");
     }
 }

@@ -496,17 +496,29 @@ impl HdfsWriter {
 }
 
 impl Sink for HdfsWriter {
-    /// A close waits for the last packet's acknowledgement and then for the NameNode's
-    /// `complete()`, which holds until a DataNode has reported the last block.
+    /// The bytes still buffered go to the DataNode on the I/O runtime, with the close: the
+    /// caller does not wait for them. A file smaller than [`WRITE_BLOCK`] (a chunk's part,
+    /// 2.7 MB at 128 MiB chunks, and its household-day partial) is all sent here, and
+    /// sending it on the caller's thread (the NameNode's `addBlock`, the pipeline's set-up,
+    /// the packets) cost a worker 30-50 ms per chunk before it could parse the next.
+    /// The close then waits for the last packet's acknowledgement and for the NameNode's
+    /// `complete()`, which holds until a DataNode has reported the last block; any failure
+    /// is [`Closing::wait`]'s.
     fn start_close(mut self: Box<Self>) -> Result<(u64, Closing)> {
-        self.send().map_err(|e| Error::Hdfs {
+        let mut w = self.writer.take().ok_or_else(|| Error::Hdfs {
             location: self.hdfs.location(&self.path),
-            reason: format!("cannot write: {e}"),
+            reason: "cannot close: an earlier write failed".into(),
         })?;
-        let mut w = self.writer.take().expect("present after a successful send");
+        let rest = Bytes::from(std::mem::take(&mut self.buf));
+        let written = self.written + rest.len() as u64;
         let (hdfs, path) = (self.hdfs.clone(), self.path.clone());
-        let closing = Closing::spawn(async move { w.close().await.map_err(|e| hdfs.err("close", &path, e)) });
-        Ok((self.written, closing))
+        let closing = Closing::spawn(async move {
+            if !rest.is_empty() {
+                w.write_bytes(rest).await.map_err(|e| hdfs.err("write", &path, e))?;
+            }
+            w.close().await.map_err(|e| hdfs.err("close", &path, e))
+        });
+        Ok((written, closing))
     }
 }
 

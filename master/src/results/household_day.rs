@@ -152,8 +152,8 @@ fn merge_household_days(out: &Output, days: DayMerges, settings: &Settings, fan_
 fn merge_sorted(out: &Output, rels: &[String], mut emit: impl FnMut(&str, i32, u64, i64) -> Result<()>) -> Result<()> {
     let mut cursors = Vec::new();
     let mut heap: BinaryHeap<Reverse<(Box<str>, i32, usize)>> = BinaryHeap::new();
-    for rel in rels {
-        let c = HouseholdDayCursor::open(out.open_parquet(rel)?, &out.shown(rel))?;
+    for (rel, file) in rels.iter().zip(out.open_parquet_all(rels)?) {
+        let c = HouseholdDayCursor::open(file, &out.shown(rel))?;
         if let Some((id, day)) = c.key() {
             heap.push(Reverse((id.into(), day, cursors.len())));
         }
