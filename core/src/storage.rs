@@ -270,8 +270,8 @@ impl Output {
     /// Opens several committed Parquet files side by side, each with its footer's window
     /// already fetched. On a remote store an open is a round trip or two (on HDFS the
     /// NameNode's block locations, then a DataNode's bytes): the household-day merge of a
-    /// 1 GB job opened its 8 partials one after another in 33-45 ms on HDFS, against
-    /// 1-2 ms locally. Only the fetching runs on the extra threads; the caller decodes.
+    /// 1 GB job opened its 8 partials one after another in 33-45 ms on HDFS. Only the
+    /// fetching runs on the extra threads; the caller decodes.
     pub fn open_parquet_all(&self, rels: &[String]) -> Result<Vec<ParquetSource>> {
         std::thread::scope(|s| {
             let opening: Vec<_> = rels

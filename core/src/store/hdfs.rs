@@ -498,9 +498,11 @@ impl HdfsWriter {
 impl Sink for HdfsWriter {
     /// The bytes still buffered go to the DataNode on the I/O runtime, with the close: the
     /// caller does not wait for them. A file smaller than [`WRITE_BLOCK`] (a chunk's part,
-    /// 2.7 MB at 128 MiB chunks, and its household-day partial) is all sent here, and
-    /// sending it on the caller's thread (the NameNode's `addBlock`, the pipeline's set-up,
-    /// the packets) cost a worker 30-50 ms per chunk before it could parse the next.
+    /// 2.7 MB at 128 MiB chunks, and its household-day partial, 130-137 KB) is all sent
+    /// here. Sent on the caller's thread (the NameNode's `addBlock`, the pipeline's set-up,
+    /// the packets), a worker's stretch from the end of parsing to the chunk handed to its
+    /// commit took 42-82 ms to HDFS against 26-35 ms locally; sent here, 20-53 ms
+    /// (0.98 GB, 2 workers, MiniDFS on the same 2 cores).
     /// The close then waits for the last packet's acknowledgement and for the NameNode's
     /// `complete()`, which holds until a DataNode has reported the last block; any failure
     /// is [`Closing::wait`]'s.
