@@ -90,6 +90,8 @@ pub struct Settings {
     pub hdfs_connect_seconds: u64,
     /// Read blocks of a DataNode on the worker's machine from its disk (short-circuit).
     pub hdfs_short_circuit: bool,
+    /// Read blocks over TCP with the direct reader (off: the client's packet stream).
+    pub hdfs_direct_read: bool,
     /// MongoDB for readings and results, e.g. `mongodb://mongo:27017/`; none: no MongoDB.
     pub mongo_uri: Option<Secret>,
     pub mongo_username: Option<String>,
@@ -142,6 +144,7 @@ impl Default for Settings {
             hdfs_block_size: None,
             hdfs_connect_seconds: chunk.hdfs.connect_seconds,
             hdfs_short_circuit: chunk.hdfs.short_circuit,
+            hdfs_direct_read: chunk.hdfs.direct_read,
             mongo_uri: None,
             mongo_username: None,
             mongo_password: None,
@@ -347,6 +350,7 @@ impl Settings {
                 block_size: self.hdfs_block_size,
                 connect_seconds: self.hdfs_connect_seconds,
                 short_circuit: self.hdfs_short_circuit,
+                direct_read: self.hdfs_direct_read,
             },
         }
     }

@@ -52,6 +52,7 @@ fn a_run_to_hdfs_and_from_hdfs_gives_the_local_results_byte_for_byte() {
     }
 
     parquet_is_read_from_hdfs_in_windows(&dfs, dir.path());
+    tcp_reads_are_direct_and_pass_over_a_corrupt_replica(&dfs, dir.path());
     a_write_that_fails_after_close_returned_fails_its_commit(&dfs);
     let at = wattswarm_core::store::Location::parse(&format!("{}/rule", dfs.url)).unwrap();
     common::the_commit_rule_holds(&wattswarm_core::storage::Output::open(&at, &Default::default()).unwrap());
@@ -165,6 +166,72 @@ fn a_namenode_that_is_down_gets_retries_then_one_clear_error() {
     assert_eq!(comparable_results(&back), comparable_results(&local));
 }
 
+/// A file of 1 MiB blocks read through `src`: the whole of it read ahead in pieces that
+/// cross blocks, then ranges at odd offsets, each compared with `want`.
+fn read_back(src: &dyn wattswarm_core::store::Source, want: &[u8]) -> Vec<u8> {
+    let mut got = vec![0u8; want.len()];
+    let mut pos = 0;
+    while pos < got.len() {
+        let n = (got.len() - pos).min(300_007);
+        src.read_ahead(pos as u64, n);
+        assert_eq!(src.read_at(&mut got[pos..pos + n], pos as u64).unwrap(), n);
+        pos += n;
+    }
+    for (at, n) in [(1, 513), (1_048_575, 2), (1_048_000, 1_048_576 + 999), (want.len() - 7, 7)] {
+        assert_eq!(&src.read_range(at as u64, n).unwrap()[..], &want[at..at + n], "{n} bytes at {at}");
+    }
+    got
+}
+
+/// Reads over TCP (replication 2): the direct reader (the default, the patch in
+/// vendor/hdfs-native) and the client's stream give the file's bytes at any offset. A
+/// replica changed on one DataNode's disk is passed over for the other; with both
+/// changed, the read is an error, never other bytes.
+fn tcp_reads_are_direct_and_pass_over_a_corrupt_replica(dfs: &MiniDfs, dir: &Path) {
+    use wattswarm_core::store::hdfs::{connect, direct_read_bytes};
+    use wattswarm_core::store::{HdfsOptions, Store};
+    let csv = dir.join("tcp.csv");
+    common::generate(&csv, 30, 60, 12, "six");
+    let want = std::fs::read(&csv).unwrap();
+    assert!(want.len() > 3 << 20, "several 1 MiB blocks: {} bytes", want.len());
+    dfs.fs(&["-mkdir", "-p", &format!("{}/tcp", dfs.url)]);
+    dfs.fs(&["-D", "dfs.blocksize=1048576", "-D", "dfs.replication=2", "-put", csv.to_str().unwrap(), &format!("{}/tcp/in.csv", dfs.url)]);
+    let direct = connect(&dfs.url, &HdfsOptions::default()).unwrap();
+    let stream = connect(&dfs.url, &HdfsOptions { direct_read: false, ..Default::default() }).unwrap();
+
+    let before = direct_read_bytes();
+    assert!(read_back(&*direct.open("/tcp/in.csv").unwrap(), &want) == want, "the same bytes, direct");
+    let read = direct_read_bytes() - before;
+    assert!(read >= want.len() as u64, "{read} bytes read by the direct reader, of {}", want.len());
+    assert!(read_back(&*stream.open("/tcp/in.csv").unwrap(), &want) == want, "the same bytes, streamed");
+
+    // The second block's replicas: the DataNodes' files that hold its bytes.
+    let second = &want[1 << 20..2 << 20];
+    let replicas: Vec<_> = files_under(dfs.dir())
+        .into_iter()
+        .map(|f| dfs.dir().join(f))
+        .filter(|p| p.file_name().unwrap().to_str().unwrap().starts_with("blk_") && std::fs::read(p).ok().as_deref() == Some(second))
+        .collect();
+    assert_eq!(replicas.len(), 2, "one replica per DataNode: {replicas:?}");
+    let corrupt = |p: &Path| {
+        let mut bytes = std::fs::read(p).unwrap();
+        bytes[4321] ^= 0x20;
+        std::fs::write(p, bytes).unwrap();
+    };
+    corrupt(&replicas[0]);
+    // Whichever replica the NameNode lists first, each read gives the file's bytes.
+    for _ in 0..4 {
+        assert!(read_back(&*direct.open("/tcp/in.csv").unwrap(), &want) == want, "one corrupt replica, direct");
+    }
+    corrupt(&replicas[1]);
+    for store in [&direct, &stream] {
+        let mut all = vec![0u8; want.len()];
+        let err = store.open("/tcp/in.csv").unwrap().read_at(&mut all, 0).unwrap_err().to_string();
+        assert!(err.to_lowercase().contains("checksum") || err.contains("All DataNodes failed"), "{err}");
+        assert!(err.contains("/tcp/in.csv"), "the error names the file: {err}");
+    }
+}
+
 /// HDFS's legacy short-circuit reads (the patch in vendor/hdfs-native): with
 /// `hdfs_short_circuit`, the blocks of a DataNode on this machine are read from its disk, the
 /// same bytes at any offset, with their checksums verified. A DataNode that does not allow
@@ -189,21 +256,7 @@ fn short_circuit_reads_give_the_same_bytes_and_fall_back_to_tcp() {
         dfs.fs(&["-D", "dfs.blocksize=1048576", "-put", csv.to_str().unwrap(), &format!("{}/sc/in.csv", dfs.url)]);
     }
     let options = HdfsOptions { short_circuit: true, ..Default::default() };
-    // The whole file read ahead in pieces that cross blocks, then ranges at odd offsets.
-    let read_back = |src: &dyn Source| -> Vec<u8> {
-        let mut got = vec![0u8; want.len()];
-        let mut pos = 0;
-        while pos < got.len() {
-            let n = (got.len() - pos).min(300_007);
-            src.read_ahead(pos as u64, n);
-            assert_eq!(src.read_at(&mut got[pos..pos + n], pos as u64).unwrap(), n);
-            pos += n;
-        }
-        for (at, n) in [(1, 513), (1_048_575, 2), (1_048_000, 1_048_576 + 999), (want.len() - 7, 7)] {
-            assert_eq!(&src.read_range(at as u64, n).unwrap()[..], &want[at..at + n], "{n} bytes at {at}");
-        }
-        got
-    };
+    let read_back = |src: &dyn Source| read_back(src, &want);
 
     let before = short_circuit_read_bytes();
     let store = connect(&allowing.url, &options).unwrap();

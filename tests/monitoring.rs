@@ -52,6 +52,7 @@ const METRICS: &[&str] = &[
     "wattswarm_worker_chunks_total",
     "wattswarm_worker_stage_seconds_total",
     "wattswarm_worker_hdfs_short_circuit_read_bytes_total",
+    "wattswarm_worker_hdfs_direct_read_bytes_total",
 ];
 
 /// Histograms, queried through their `_bucket`, `_sum` and `_count` series.

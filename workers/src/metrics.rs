@@ -20,6 +20,7 @@ pub struct WorkerMetrics {
     /// Of `read_bytes`, those read from a DataNode's disk (HDFS short-circuit reads): the
     /// HDFS client counts them; brought up to date with each chunk's report, as the others.
     pub short_circuit_bytes: IntCounter,
+    pub direct_read_bytes: IntCounter,
 }
 
 /// Store write buckets, seconds: a local commit takes milliseconds, an HDFS file close
@@ -68,6 +69,10 @@ impl WorkerMetrics {
                 r,
                 IntCounter::new("hdfs_short_circuit_read_bytes_total", "Input bytes read from a DataNode's disk (HDFS short-circuit reads)."),
             ),
+            direct_read_bytes: registered(
+                r,
+                IntCounter::new("hdfs_direct_read_bytes_total", "Input bytes read over TCP from a DataNode by the direct reader (hdfs_direct_read)."),
+            ),
             registry,
         }
     }
@@ -79,9 +84,14 @@ impl WorkerMetrics {
         self.rejected_rows.inc_by(t.rejected);
         self.null_readings.inc_by(t.nulls);
         self.parquet_bytes.inc_by(r.parquet_bytes);
-        // Only the worker's loop records, one report at a time: the only writer of this counter.
-        let read_locally = wattswarm_core::store::hdfs::short_circuit_read_bytes();
-        self.short_circuit_bytes.inc_by(read_locally.saturating_sub(self.short_circuit_bytes.get()));
+        // Only the worker's loop records, one report at a time: the only writer of these
+        // counters, which follow the client's process-wide totals.
+        for (counter, total) in [
+            (&self.short_circuit_bytes, wattswarm_core::store::hdfs::short_circuit_read_bytes()),
+            (&self.direct_read_bytes, wattswarm_core::store::hdfs::direct_read_bytes()),
+        ] {
+            counter.inc_by(total.saturating_sub(counter.get()));
+        }
         self.chunks.with_label_values(&["done"]).inc();
         self.chunk_seconds.observe(seconds);
         for (stage, s) in r.stages.by_name() {

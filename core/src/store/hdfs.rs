@@ -40,6 +40,18 @@ pub struct HdfsOptions {
     /// otherwise, and for DataNodes elsewhere, blocks come over TCP as before.
     #[serde(default)]
     pub short_circuit: bool,
+    /// Read a range over TCP with the vendored client's blocking reader (the patch in
+    /// vendor/hdfs-native, `direct_read.rs`): straight from the socket into the caller's
+    /// buffer, a range read ahead being requested at once and waiting in the socket,
+    /// instead of through the client's packet stream. Where it does not apply (Kerberos,
+    /// encrypted transfer or zones, erasure coding) or fails, a range is read through the
+    /// stream as before.
+    #[serde(default = "default_direct_read")]
+    pub direct_read: bool,
+}
+
+fn default_direct_read() -> bool {
+    true
 }
 
 fn default_connect_seconds() -> u64 {
@@ -53,6 +65,7 @@ impl Default for HdfsOptions {
             block_size: None,
             connect_seconds: default_connect_seconds(),
             short_circuit: false,
+            direct_read: default_direct_read(),
         }
     }
 }
@@ -154,6 +167,11 @@ pub fn connect(url: &str, options: &HdfsOptions) -> Result<Arc<Hdfs>> {
 /// Input bytes this process read from a DataNode's disk by short-circuit reads.
 pub fn short_circuit_read_bytes() -> u64 {
     hdfs_native::short_circuit_read_bytes()
+}
+
+/// Input bytes this process read over TCP with the direct reader ([`HdfsOptions::direct_read`]).
+pub fn direct_read_bytes() -> u64 {
+    hdfs_native::direct_read_bytes()
 }
 
 fn meta(s: hdfs_native::client::FileStatus) -> Meta {
@@ -337,12 +355,30 @@ fn read_extents(extents: &[hdfs_native::LocalExtent], buf: &mut [u8]) -> bool {
     true
 }
 
+/// Reads the direct reader's `reads` (a range's blocks, in order) into `buf`, on this thread.
+fn read_remote(reads: impl IntoIterator<Item = hdfs_native::StartedRead>, buf: &mut [u8]) -> std::result::Result<(), HdfsError> {
+    let mut at = 0;
+    for r in reads {
+        let len = r.len();
+        r.read_into(&mut buf[at..at + len])?;
+        at += len;
+    }
+    Ok(())
+}
+
 /// An open HDFS file, read by ranges.
+///
+/// A range is read, in this order of preference: from this machine's disk (short-circuit,
+/// when on and the DataNode allows it); over TCP by the direct reader (on by default);
+/// through the client's packet stream. A read ahead ([`Source::read_ahead`]) starts the
+/// range at once: the direct reader sends its requests and the DataNode's packets wait in
+/// the sockets' buffers (the kernel's); the stream is read on the I/O runtime into a
+/// bounded queue. A short-circuit range is read when asked for, as a local file is.
 struct HdfsReader {
     reader: Arc<hdfs_native::file::FileReader>,
     hdfs: Hdfs,
     path: String,
-    /// The range [`HdfsReader::read_ahead`] asked for, being read on the I/O runtime.
+    /// The range [`HdfsReader::read_ahead`] asked for, being read.
     ahead: Arc<Mutex<Option<Ahead>>>,
 }
 
@@ -356,6 +392,22 @@ impl HdfsReader {
         let r = self.reader.clone();
         block_on(async move { r.local_extents(pos as usize, n).await })
     }
+
+    /// With `direct_read`, the range's blocks and their DataNodes, where the direct
+    /// reader applies.
+    fn remote_extents(&self, pos: u64, n: usize) -> Option<Vec<hdfs_native::RemoteExtent>> {
+        if !self.hdfs.options.direct_read {
+            return None;
+        }
+        let r = self.reader.clone();
+        block_on(async move { r.remote_extents(pos as usize, n).await })
+    }
+
+    /// A direct read that failed (every replica was tried): the range is read through the
+    /// stream, which has its own retries and marks DataNodes dead.
+    fn direct_failed(&self, pos: u64, n: usize, e: impl std::fmt::Display) {
+        tracing::warn!("{}: reading {n} bytes at {pos} over TCP failed, reading them through the client's stream: {e}", self.hdfs.location(&self.path));
+    }
 }
 
 /// Packets of a range read ahead that may wait for the reader, besides the client's own
@@ -366,8 +418,15 @@ const AHEAD_PACKETS: usize = 16;
 struct Ahead {
     pos: u64,
     len: usize,
+    data: AheadData,
+}
+
+enum AheadData {
     /// The range's data as the DataNode sends it, packet by packet (64 KiB each).
-    packets: tokio::sync::mpsc::Receiver<std::result::Result<Bytes, HdfsError>>,
+    Stream(tokio::sync::mpsc::Receiver<std::result::Result<Bytes, HdfsError>>),
+    /// The range's blocks, requested from their DataNodes by the direct reader: the bytes
+    /// wait in the sockets until read, straight into the caller's buffer.
+    Direct(Vec<hdfs_native::StartedRead>),
 }
 
 impl Source for HdfsReader {
@@ -381,13 +440,13 @@ impl Source for HdfsReader {
             return Ok(0);
         }
         let n = (buf.len() as u64).min(len - pos) as usize;
-        let ahead = self.ahead.lock().expect("not poisoned").take();
-        match ahead {
+        let ahead = self.ahead.lock().expect("not poisoned").take().filter(|a| a.pos == pos && a.len == n);
+        match ahead.map(|a| a.data) {
             // Each packet is copied once, straight into `buf`, on the caller's thread.
-            Some(mut a) if a.pos == pos && a.len == n => {
+            Some(AheadData::Stream(mut packets)) => {
                 let mut filled = 0;
                 while filled < n {
-                    let packet = match a.packets.blocking_recv() {
+                    let packet = match packets.blocking_recv() {
                         Some(p) => p.map_err(|e| self.hdfs.err("read", &self.path, e))?,
                         None => {
                             return Err(Error::Hdfs {
@@ -400,9 +459,13 @@ impl Source for HdfsReader {
                     buf[filled..filled + k].copy_from_slice(&packet[..k]);
                     filled += k;
                 }
-                Ok(n)
+                return Ok(n);
             }
-            _ => {
+            Some(AheadData::Direct(started)) => match read_remote(started, &mut buf[..n]) {
+                Ok(()) => return Ok(n),
+                Err(e) => self.direct_failed(pos, n, e),
+            },
+            None => {
                 if let Some(extents) = self.local_extents(pos, n) {
                     if read_extents(&extents, &mut buf[..n]) {
                         return Ok(n);
@@ -410,12 +473,18 @@ impl Source for HdfsReader {
                     // hdfs-native turned short-circuit reads from that DataNode off and
                     // said why: the range comes over TCP.
                 }
-                let r = self.reader.clone();
-                let bytes = block_on(async move { r.read_range(pos as usize, n).await }).map_err(|e| self.hdfs.err("read", &self.path, e))?;
-                buf[..bytes.len()].copy_from_slice(&bytes);
-                Ok(bytes.len())
+                if let Some(extents) = self.remote_extents(pos, n) {
+                    match read_remote(extents.iter().map(|e| e.start()), &mut buf[..n]) {
+                        Ok(()) => return Ok(n),
+                        Err(e) => self.direct_failed(pos, n, e),
+                    }
+                }
             }
         }
+        let r = self.reader.clone();
+        let bytes = block_on(async move { r.read_range(pos as usize, n).await }).map_err(|e| self.hdfs.err("read", &self.path, e))?;
+        buf[..bytes.len()].copy_from_slice(&bytes);
+        Ok(bytes.len())
     }
 
     /// The packets are handed over as they come, not gathered into one buffer first (that
@@ -427,20 +496,25 @@ impl Source for HdfsReader {
         if n == 0 || self.local_extents(pos, n).is_some() {
             return;
         }
-        let (tx, rx) = tokio::sync::mpsc::channel(AHEAD_PACKETS);
-        let r = self.reader.clone();
-        io_runtime().spawn(async move {
-            let mut packets = std::pin::pin!(r.read_range_stream(pos as usize, n));
-            while let Some(p) = packets.next().await {
-                let failed = p.is_err();
-                // A reader that went away (the chunk failed, another range replaced this
-                // one) stops the stream.
-                if tx.send(p).await.is_err() || failed {
-                    break;
+        let data = if let Some(extents) = self.remote_extents(pos, n) {
+            AheadData::Direct(extents.iter().map(|e| e.start()).collect())
+        } else {
+            let (tx, rx) = tokio::sync::mpsc::channel(AHEAD_PACKETS);
+            let r = self.reader.clone();
+            io_runtime().spawn(async move {
+                let mut packets = std::pin::pin!(r.read_range_stream(pos as usize, n));
+                while let Some(p) = packets.next().await {
+                    let failed = p.is_err();
+                    // A reader that went away (the chunk failed, another range replaced this
+                    // one) stops the stream.
+                    if tx.send(p).await.is_err() || failed {
+                        break;
+                    }
                 }
-            }
-        });
-        *self.ahead.lock().expect("not poisoned") = Some(Ahead { pos, len: n, packets: rx });
+            });
+            AheadData::Stream(rx)
+        };
+        *self.ahead.lock().expect("not poisoned") = Some(Ahead { pos, len: n, data });
     }
 
     fn status(&self) -> Result<Option<Meta>> {
@@ -451,11 +525,19 @@ impl Source for HdfsReader {
         self.hdfs.location(&self.path)
     }
 
+    /// As [`Source::read_at`] without a read ahead: short-circuit, direct, the stream.
     fn read_range(&self, pos: u64, n: usize) -> Result<Bytes> {
         if let Some(extents) = self.local_extents(pos, n) {
             let mut bytes = vec![0u8; n];
             if read_extents(&extents, &mut bytes) {
                 return Ok(bytes.into());
+            }
+        }
+        if let Some(extents) = self.remote_extents(pos, n) {
+            let mut bytes = vec![0u8; n];
+            match read_remote(extents.iter().map(|e| e.start()), &mut bytes) {
+                Ok(()) => return Ok(bytes.into()),
+                Err(e) => self.direct_failed(pos, n, e),
             }
         }
         let r = self.reader.clone();

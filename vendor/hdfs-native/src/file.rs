@@ -17,6 +17,8 @@ use crate::hdfs::block_reader::{DeadNodes, get_block_stream};
 use crate::hdfs::block_writer::BlockWriter;
 use crate::hdfs::crypto::FileCryptoCodec;
 use crate::hdfs::protocol::{LeaseTracker, NamenodeProtocol};
+use crate::hdfs::connection::datanode_url;
+use crate::hdfs::direct_read::RemoteExtent;
 use crate::hdfs::short_circuit::{self, LocalExtent};
 use crate::proto::hdfs;
 use crate::{HdfsError, Result};
@@ -185,6 +187,53 @@ impl FileReader {
             }
         }
         (covered == len).then_some(extents)
+    }
+
+    /// wattswarm patch: the `len` bytes at `offset`, block by block, with the replicas to
+    /// read them from over TCP on the caller's thread ([`RemoteExtent::read_into`],
+    /// `src/hdfs/direct_read.rs`); `None` where that reader does not apply (Kerberos, data
+    /// transfer encryption, an encryption zone, erasure coding, no live replica): then read
+    /// as usual.
+    pub async fn remote_extents(&self, offset: usize, len: usize) -> Option<Vec<RemoteExtent>> {
+        if self.ec_schema.is_some()
+            || self.crypto.is_some()
+            || self.config.security_enabled()
+            || offset + len > self.file_length()
+        {
+            return None;
+        }
+        if self.protocol.get_cached_data_encryption_key().await.ok()?.is_some() {
+            return None;
+        }
+        let client_name = format!("wattswarm-direct-{}", uuid::Uuid::new_v4());
+        let mut extents = Vec::new();
+        for block in &self.located_blocks.blocks {
+            let start = block.offset as usize;
+            let end = start + block.b.num_bytes() as usize;
+            if start < offset + len && end > offset {
+                let from = usize::max(offset, start);
+                let to = usize::min(offset + len, end);
+                let addrs: Vec<String> = block
+                    .locs
+                    .iter()
+                    .filter(|l| !self.dead_nodes.contains(&l.id))
+                    .map(|l| datanode_url(&l.id, &self.config))
+                    .collect();
+                if addrs.is_empty() {
+                    return None;
+                }
+                extents.push(RemoteExtent {
+                    addrs,
+                    block: block.b.clone(),
+                    token: block.block_token.clone(),
+                    offset: (from - start) as u64,
+                    len: to - from,
+                    timeout: self.config.socket_timeout(),
+                    client_name: client_name.clone(),
+                });
+            }
+        }
+        (extents.iter().map(|e| e.len).sum::<usize>() == len).then_some(extents)
     }
 
     /// Return a stream of `Bytes` objects containing the content of the file

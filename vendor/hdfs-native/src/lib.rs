@@ -68,6 +68,10 @@ pub use error::Result;
 pub use hdfs::short_circuit::read_bytes as short_circuit_read_bytes;
 /// Part of a file on this machine's disk, for short-circuit reads (wattswarm patch).
 pub use hdfs::short_circuit::LocalExtent;
+/// Part of a file on a DataNode, read over TCP on the caller's thread (wattswarm patch).
+pub use hdfs::direct_read::{RemoteExtent, StartedRead};
+/// Bytes read by [`RemoteExtent::read_into`] since the process started (wattswarm patch).
+pub use hdfs::direct_read::read_bytes as direct_read_bytes;
 
 // Module for testing hooks into non-test code
 #[cfg(feature = "integration-test")]

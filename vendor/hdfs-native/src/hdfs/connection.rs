@@ -70,7 +70,7 @@ impl Algorithm {
 pub(crate) static DATANODE_CACHE: Lazy<DatanodeConnectionCache> =
     Lazy::new(DatanodeConnectionCache::new);
 
-fn datanode_url(datanode_id: &DatanodeIdProto, config: &Configuration) -> String {
+pub(crate) fn datanode_url(datanode_id: &DatanodeIdProto, config: &Configuration) -> String {
     let host = if config.use_datanode_hostname() {
         &datanode_id.host_name
     } else {

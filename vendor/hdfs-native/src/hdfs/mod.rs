@@ -7,4 +7,5 @@ pub(crate) mod fake_datanode;
 pub(crate) mod protocol;
 pub(crate) mod proxy;
 pub(crate) mod replace_datanode;
+pub(crate) mod direct_read;
 pub(crate) mod short_circuit;
