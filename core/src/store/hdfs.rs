@@ -403,6 +403,26 @@ impl HdfsReader {
         block_on(async move { r.remote_extents(pos as usize, n).await })
     }
 
+    /// Reads the range into `buf` from this machine's disk or by the direct reader, where
+    /// one of them applies and succeeds; false: read it through the stream.
+    fn read_here(&self, pos: u64, buf: &mut [u8]) -> bool {
+        let n = buf.len();
+        if let Some(extents) = self.local_extents(pos, n) {
+            if read_extents(&extents, buf) {
+                return true;
+            }
+            // hdfs-native turned short-circuit reads from that DataNode off and said why:
+            // the range comes over TCP.
+        }
+        if let Some(extents) = self.remote_extents(pos, n) {
+            match read_remote(extents.iter().map(|e| e.start()), buf) {
+                Ok(()) => return true,
+                Err(e) => self.direct_failed(pos, n, e),
+            }
+        }
+        false
+    }
+
     /// A direct read that failed (every replica was tried): the range is read through the
     /// stream, which has its own retries and marks DataNodes dead.
     fn direct_failed(&self, pos: u64, n: usize, e: impl std::fmt::Display) {
@@ -466,18 +486,8 @@ impl Source for HdfsReader {
                 Err(e) => self.direct_failed(pos, n, e),
             },
             None => {
-                if let Some(extents) = self.local_extents(pos, n) {
-                    if read_extents(&extents, &mut buf[..n]) {
-                        return Ok(n);
-                    }
-                    // hdfs-native turned short-circuit reads from that DataNode off and
-                    // said why: the range comes over TCP.
-                }
-                if let Some(extents) = self.remote_extents(pos, n) {
-                    match read_remote(extents.iter().map(|e| e.start()), &mut buf[..n]) {
-                        Ok(()) => return Ok(n),
-                        Err(e) => self.direct_failed(pos, n, e),
-                    }
+                if self.read_here(pos, &mut buf[..n]) {
+                    return Ok(n);
                 }
             }
         }
@@ -527,17 +537,10 @@ impl Source for HdfsReader {
 
     /// As [`Source::read_at`] without a read ahead: short-circuit, direct, the stream.
     fn read_range(&self, pos: u64, n: usize) -> Result<Bytes> {
-        if let Some(extents) = self.local_extents(pos, n) {
+        if self.hdfs.options.short_circuit || self.hdfs.options.direct_read {
             let mut bytes = vec![0u8; n];
-            if read_extents(&extents, &mut bytes) {
+            if self.read_here(pos, &mut bytes) {
                 return Ok(bytes.into());
-            }
-        }
-        if let Some(extents) = self.remote_extents(pos, n) {
-            let mut bytes = vec![0u8; n];
-            match read_remote(extents.iter().map(|e| e.start()), &mut bytes) {
-                Ok(()) => return Ok(bytes.into()),
-                Err(e) => self.direct_failed(pos, n, e),
             }
         }
         let r = self.reader.clone();

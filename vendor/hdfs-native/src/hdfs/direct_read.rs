@@ -31,6 +31,9 @@ use crate::{HdfsError, Result};
 
 const DATA_TRANSFER_VERSION: u16 = 28;
 const OP_READ_BLOCK: u8 = 81;
+/// The largest packet accepted, as Hadoop's `PacketReceiver` (16 MiB): a length from the
+/// wire is checked before anything is allocated for it.
+const MAX_PACKET: usize = 16 << 20;
 
 static READ_BYTES: AtomicU64 = AtomicU64::new(0);
 
@@ -144,6 +147,9 @@ impl RemoteExtent {
         let verify = |data: &[u8], sums: &[u8]| verify_chunks(&checksum, data, sums);
 
         let (want_start, want_end) = (self.offset, self.offset + self.len as u64);
+        // Where the next packet must start: the packets cover the range in order, each
+        // once, or the read fails (a repeated or skipped packet must not count as read).
+        let mut next: Option<u64> = None;
         let mut covered = 0usize;
         let mut sums = Vec::new();
         let mut scratch = Vec::new();
@@ -152,6 +158,9 @@ impl RemoteExtent {
             let mut lens = [0u8; 6];
             r.read_exact(&mut lens)?;
             let payload = u32::from_be_bytes(lens[..4].try_into().unwrap()) as usize;
+            if payload > MAX_PACKET {
+                return Err(HdfsError::DataTransferError(format!("{addr} sent a packet of {payload} bytes")));
+            }
             let header_len = u16::from_be_bytes(lens[4..].try_into().unwrap()) as usize;
             header.resize(header_len, 0);
             r.read_exact(&mut header)?;
@@ -163,8 +172,16 @@ impl RemoteExtent {
             sums.resize(sums_len, 0);
             r.read_exact(&mut sums)?;
             if data_len > 0 {
-                let start = h.offset_in_block as u64;
+                let start = u64::try_from(h.offset_in_block).map_err(|_| HdfsError::DataTransferError("a negative packet offset".into()))?;
+                let in_order = match next {
+                    Some(n) => start == n,
+                    None => start <= want_start,
+                };
+                if !in_order {
+                    return Err(HdfsError::DataTransferError(format!("{addr} sent a packet at {start} out of order")));
+                }
                 let end = start + data_len as u64;
+                next = Some(end);
                 if start >= want_start && end <= want_end {
                     let dst = &mut buf[(start - want_start) as usize..(end - want_start) as usize];
                     r.read_exact(dst)?;
